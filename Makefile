@@ -1,0 +1,35 @@
+# agentgym: `make demo` runs the main job, `make test` runs the tests. Both install what they need, idempotently.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: install
+	$(VENV)/bin/agentgym bench agentgym/sql-v0 --policy oracle --split test --episodes 200 --concurrency 8 --out runs/demo/oracle
+	$(VENV)/bin/agentgym bench agentgym/sql-v0 --policy random --split test --episodes 200 --concurrency 8 --out runs/demo/random
+	@echo "reports: runs/demo/oracle/report.md runs/demo/random/report.md"
+
+bench: install
+	$(PY) bench/sql_env_latency.py
+	$(PY) bench/rollout_overlap.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
