@@ -1,0 +1,125 @@
+"""Benchmarking on held-out splits: run, record, resume after a crash, summarize, report.
+
+A run directory holds ``run.json`` (the configuration and manifest checksum), ``episodes.jsonl`` (one
+record per finished episode, append-only), ``results.json``, ``report.md`` and ``plot.png``. ``resume``
+reads the finished episodes back and runs only the missing (task, sample) jobs, so a kill -9 loses the
+episodes in flight and nothing else, and none is counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentgym import __version__
+from agentgym.env import AsyncEnv
+from agentgym.errors import AgentGymError
+from agentgym.policy import Policy
+from agentgym.provenance import check_benchmark_split
+from agentgym.records import EpisodeRecord, EpisodeWriter, iter_episodes
+from agentgym.registry import make
+from agentgym.report import write_report
+from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs
+from agentgym.summary import summarize
+
+
+@dataclass
+class BenchConfig:
+    """One benchmark run; saved as run.json and checked again on resume."""
+
+    env_id: str
+    policy: str
+    split: str = "test"
+    episodes: int | None = None          # number of tasks (from the manifest, in order); None = all
+    samples: int = 1                     # episodes per task (pass@k needs k <= samples)
+    concurrency: int = 8
+    seed: int = 0
+    axis: str | None = None              # only 'ood' or 'iid' held-out tasks
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    policy_config: dict[str, Any] = field(default_factory=dict)  # recorded, not secrets
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that must match for a resume to continue the same run."""
+        d = asdict(self)
+        d.pop("concurrency")
+        return d
+
+
+class RunMismatchError(AgentGymError):
+    """--resume was asked for a directory that holds a different run."""
+
+
+async def _select_tasks(env: AsyncEnv, config: BenchConfig) -> tuple[list[str], str]:
+    loader = getattr(env, "aload_suite", None)
+    if loader is None:
+        raise AgentGymError(f"{config.env_id} has no task suite to benchmark (it needs an aload_suite() method)")
+    suite = await loader()
+    manifest = suite.manifest(config.split)
+    ids = list(manifest.task_ids)
+    if config.axis is not None:
+        ids = [t for t in ids if suite.axis_of(t) == config.axis]
+    if config.episodes is not None:
+        ids = ids[: config.episodes]
+    return ids, manifest.checksum
+
+
+async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path, *, resume: bool = False,
+                        provenance: dict[str, Any] | None = None, progress: bool = False,
+                        env_factory: Callable[[], AsyncEnv] | None = None) -> dict[str, Any]:
+    """Run (or resume) a benchmark into `out_dir` and return the results dict (also written as results.json)."""
+    check_benchmark_split(config.env_id, config.split, provenance)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    factory = env_factory or (lambda: make(config.env_id, **{**config.env_kwargs, "split": config.split}))
+
+    probe = factory()
+    try:
+        task_ids, checksum = await _select_tasks(probe, config)
+    finally:
+        await probe.aclose()
+    if not task_ids:
+        raise AgentGymError(f"split {config.split!r} of {config.env_id} has no tasks to benchmark")
+
+    run_file = out / "run.json"
+    identity = {**config.identity(), "manifest_checksum": checksum}
+    if run_file.exists():
+        saved = json.loads(run_file.read_text())
+        if not resume:
+            raise RunMismatchError(f"{out} already holds a run; pass --resume to finish it or choose another --out")
+        if saved.get("identity") != identity:
+            raise RunMismatchError(f"{out} holds a different run; its run.json does not match this configuration")
+    else:
+        run_file.write_text(json.dumps({"identity": identity, "agentgym": __version__, "created_at": time.time()},
+                                       indent=2))
+
+    episodes_file = out / "episodes.jsonl"
+    done = {r.key for r in iter_episodes(episodes_file)}
+    jobs = [j for j in make_jobs(task_ids, config.samples, config.seed) if j.key not in done]
+    started = time.perf_counter()
+    if jobs:
+        engine = RolloutEngine(factory, policy, RolloutConfig(concurrency=config.concurrency,
+                                                              samples_per_task=config.samples,
+                                                              seed=config.seed, progress=progress))
+        with EpisodeWriter(episodes_file) as writer:
+            await engine.run(jobs, on_record=writer.awrite)
+
+    records: dict[str, EpisodeRecord] = {}
+    for r in iter_episodes(episodes_file):
+        records.setdefault(r.key, r)  # first write wins; a key is never counted twice
+    wanted = {j.key for j in make_jobs(task_ids, config.samples, config.seed)}
+    final = [records[k] for k in sorted(records) if k in wanted]
+    results = {
+        "env": config.env_id, "split": config.split, "axis": config.axis, "manifest_checksum": checksum,
+        "policy": policy.name, "tasks": len(task_ids), "samples": config.samples, "seed": config.seed,
+        **summarize(final, samples=config.samples),
+        "missing_episodes": len(wanted) - len(final),
+        "wall_s_this_invocation": time.perf_counter() - started,
+        "agentgym": __version__,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_report(results, final, out)
+    return results

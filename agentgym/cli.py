@@ -1,0 +1,266 @@
+"""The ``agentgym`` command line: list and inspect envs, play one episode, benchmark on held-out splits.
+
+This is the one place that wires envs and policies together (by registry names, never by import).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from agentgym.errors import AgentGymError
+from agentgym.policy import Policy, make_policy, policy_names
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="agentgym: async tool-use environments for LLM agents, rollouts and held-out benchmarks.")
+envs_app = typer.Typer(no_args_is_help=True, help="List and inspect registered environments.")
+app.add_typer(envs_app, name="envs")
+console = Console()
+
+
+def _kv(pairs: list[str]) -> dict[str, Any]:
+    """Parse KEY=VALUE options; values are JSON when they parse as JSON, else strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _policy(name: str, base_url: Optional[str], model: Optional[str], seed: int,
+            temperature: float, max_tokens: int) -> tuple[Policy, dict[str, Any]]:
+    if name == "openai":
+        cfg = {"base_url": base_url, "model": model, "temperature": temperature, "max_tokens": max_tokens}
+        return make_policy(name, **cfg), cfg
+    if name == "random":
+        return make_policy(name, seed=seed), {"seed": seed}
+    return make_policy(name), {}
+
+
+@envs_app.command("list")
+def envs_list() -> None:
+    """Every registered environment, built-in and plug-in."""
+    from agentgym.registry import load_plugins, registry
+
+    errors = load_plugins()
+    table = Table("id", "source", "description")
+    for env_id, spec in registry().items():
+        table.add_row(env_id, spec.source, spec.description)
+    console.print(table)
+    for ep, err in errors.items():
+        console.print(f"[red]plug-in {ep} failed to load:[/red] {err}")
+
+
+@envs_app.command("show")
+def envs_show(env_id: str, env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE")) -> None:
+    """An env's spec, tools, spaces, options and task suite (counts per split and held-out axis)."""
+    from agentgym.registry import make, spec
+
+    s = spec(env_id)
+    console.print(f"[bold]{s.id}[/bold]  ({s.entry_point if isinstance(s.entry_point, str) else s.entry_point!r})")
+    console.print(s.description)
+    env = make(env_id, **_kv(env_kw))
+
+    async def describe() -> None:
+        try:
+            options = getattr(env, "options_help", None)
+            if options:
+                table = Table("option", "meaning", title="options (agentgym.make(id, **options))")
+                for k, v in options.items():
+                    table.add_row(k, v)
+                console.print(table)
+            table = Table("tool", "description", "parameters", title="tools")
+            for t in env.tools:
+                fn = t["function"]
+                table.add_row(fn["name"], fn.get("description", ""), ", ".join(fn["parameters"].get("properties", {})))
+            console.print(table)
+            console.print(f"observation space: {env.observation_space}")
+            console.print(f"action space: {env.action_space}")
+            loader = getattr(env, "aload_suite", None)
+            if loader is not None:
+                suite = await loader()
+                table = Table("split", "tasks", "ood", "iid", "manifest checksum",
+                              title=f"task suite {suite.name} {suite.version}")
+                for split in ("train", "dev", "test"):
+                    m = suite.manifest(split)
+                    table.add_row(split, str(len(m.task_ids)), str(len(suite.tasks(split, "ood"))),
+                                  str(len(suite.tasks(split, "iid"))), m.checksum[:16])
+                console.print(table)
+                table = Table("family", "tasks", "splits", title="families")
+                families: dict[str, list] = {}
+                for t in suite.tasks():
+                    families.setdefault(t.family, []).append(t)
+                for fam, tasks in sorted(families.items()):
+                    splits = sorted({f"{suite.split_of(t.id)}{'/' + suite.axis_of(t.id) if suite.axis_of(t.id) else ''}"
+                                     for t in tasks})
+                    table.add_row(fam, str(len(tasks)), ", ".join(splits))
+                console.print(table)
+        finally:
+            await env.aclose()
+
+    asyncio.run(describe())
+
+
+@app.command()
+def run(env_id: str,
+        policy: str = typer.Option("random", help=f"policy name ({', '.join(policy_names())})"),
+        seed: int = typer.Option(0, help="reset seed (picks the task when --task-id is not given)"),
+        split: str = typer.Option("test", help="split to draw the task from"),
+        task_id: Optional[str] = typer.Option(None, help="run this task id"),
+        base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server (policy openai)"),
+        model: Optional[str] = typer.Option(None, help="model name (policy openai)"),
+        temperature: float = 0.0, max_tokens: int = 1024,
+        env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE"),
+        as_json: bool = typer.Option(False, "--json", help="print the episode record as JSON")) -> None:
+    """Play one episode and print its transcript."""
+    from agentgym.registry import make
+    from agentgym.rollout import EpisodeJob, RolloutConfig, RolloutEngine
+
+    pol, _ = _policy(policy, base_url, model, seed, temperature, max_tokens)
+
+    async def play():
+        env = make(env_id, split=split, **_kv(env_kw))
+        try:
+            suite = await env.aload_suite()
+            tid = task_id
+            if tid is None:
+                pool = suite.tasks(split)
+                import numpy as np
+
+                tid = pool[int(np.random.default_rng(seed).integers(len(pool)))].id
+            engine = RolloutEngine(lambda: env, pol, RolloutConfig(concurrency=1, max_infra_retries=0))
+            return await engine.run_episode(env, EpisodeJob(tid, 0, seed))
+        finally:
+            await env.aclose()
+            if hasattr(pol, "aclose"):
+                await pol.aclose()
+
+    record = asyncio.run(play())
+    if as_json:
+        print(json.dumps(record.to_json(), indent=2))
+        return
+    from agentgym.messages import message_text
+
+    def show(msgs: list[dict]) -> None:
+        for m in msgs:
+            console.print(Text(str(m.get("role")), style="bold cyan"), Text(message_text(m)))
+
+    show(record.first_observation)
+    for i, t in enumerate(record.turns):
+        calls = t.action.get("tool_calls") or []
+        text = (t.action_text or "") + "".join(
+            f"\n-> {c['function']['name']}({c['function']['arguments']})" for c in calls if isinstance(c, dict))
+        console.print(Text("assistant", style="bold green"), Text(text.strip()))
+        show(record.turns[i + 1].observation if i + 1 < len(record.turns) else record.final_observation)
+    console.print(f"\ntask {record.task_id} | termination {record.termination} | success {record.success} | "
+                  f"reward {record.reward} | components {record.reward_components}")
+    for err in record.infra_errors:
+        console.print(f"[red]infrastructure error[/red] {err}")
+
+
+@app.command()
+def bench(env_id: str,
+          policy: str = typer.Option(..., help=f"policy name ({', '.join(policy_names())})"),
+          split: str = typer.Option("test", help="held-out split: dev or test"),
+          episodes: Optional[int] = typer.Option(None, help="number of tasks from the manifest (default: all)"),
+          concurrency: int = typer.Option(8, help="episodes in flight"),
+          samples: int = typer.Option(1, help="episodes per task (pass@k)"),
+          out: Path = typer.Option(Path("runs/bench"), help="output directory"),
+          resume: bool = typer.Option(False, help="finish an interrupted run in --out"),
+          seed: int = 0,
+          axis: Optional[str] = typer.Option(None, help="only 'ood' or 'iid' held-out tasks"),
+          base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server (policy openai)"),
+          model: Optional[str] = typer.Option(None, help="model name or local checkpoint dir (policy openai)"),
+          temperature: float = 0.0, max_tokens: int = 1024,
+          provenance: Optional[Path] = typer.Option(None, help="training provenance file of the policy"),
+          env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE"),
+          progress: bool = typer.Option(True, help="show a progress bar")) -> None:
+    """Benchmark a policy on a held-out split; writes results.json, report.md and plot.png to --out."""
+    from agentgym.benchmark import BenchConfig, run_benchmark
+    from agentgym.provenance import read_provenance
+
+    pol, pol_cfg = _policy(policy, base_url, model, seed, temperature, max_tokens)
+    prov = read_provenance(provenance) or (read_provenance(model) if model and Path(model).exists() else None)
+    config = BenchConfig(env_id=env_id, policy=pol.name, split=split, episodes=episodes, samples=samples,
+                         concurrency=concurrency, seed=seed, axis=axis, env_kwargs=_kv(env_kw),
+                         policy_config={k: v for k, v in pol_cfg.items() if k != "api_key"})
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await run_benchmark(config, pol, out, resume=resume, provenance=prov,
+                                       progress=progress and sys.stderr.isatty())
+        finally:
+            if hasattr(pol, "aclose"):
+                await pol.aclose()
+
+    results = asyncio.run(go())
+    table = Table("metric", "value", title=f"{env_id} [{split}] {pol.name}")
+    lat = results["latency_ms"]
+    for key, value in [("episodes", results["episodes"]), ("success_rate", results["success_rate"]),
+                       ("success_ci95", results["success_ci95"]), ("mean_reward", results["mean_reward"]),
+                       ("mean_turns", results["mean_turns"]), ("infra_errors", results["infra_errors"]),
+                       ("pass_at_k", results.get("pass_at_k")),
+                       ("policy ms p50/p99", [lat["policy"]["p50"], lat["policy"]["p99"]]),
+                       ("env ms p50/p99", [lat["env"]["p50"], lat["env"]["p99"]])]:
+        if value is not None:
+            table.add_row(key, json.dumps(_rounded(value)))
+    console.print(table)
+    console.print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'plot.png'}")
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+@app.command()
+def manifest(env_id: str, write: Optional[Path] = typer.Option(None, help="write the pinned manifest here"),
+             env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE")) -> None:
+    """Print (or write) the env's pinned manifest: held-out task ids and checksums per split."""
+    from agentgym.registry import make
+
+    async def build() -> dict[str, Any]:
+        env = make(env_id, **_kv(env_kw))
+        try:
+            return (await env.aload_suite()).pinned()
+        finally:
+            await env.aclose()
+
+    data = asyncio.run(build())
+    text = json.dumps(data, indent=1) + "\n"
+    if write:
+        write.write_text(text)
+        console.print(f"wrote {write}")
+    else:
+        print(text)
+
+
+def main() -> None:
+    """Console entry point: agent-facing errors print one clear line instead of a traceback."""
+    try:
+        app()
+    except AgentGymError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The environment contract: a gymnasium.Env whose real methods are async.
+
+Subclasses implement ``areset``, ``astep`` and (if they hold resources) ``aclose``. The sync
+``reset``/``step``/``close`` that gymnasium calls run those coroutines on a private event loop in a
+helper thread, so ``gymnasium.make`` and ``gymnasium.utils.env_checker.check_env`` work unchanged and
+the sync face also works inside a running event loop (notebooks).
+
+Observations are ``{"messages": [new chat messages], **fields}`` (see ``agentgym.spaces``); actions are
+assistant messages (text, or a dict with ``content`` and OpenAI ``tool_calls``). ``info`` carries the
+task id, split, counters (invalid actions, tool errors), ``reward_components`` and, when the env's own
+machinery broke, ``infra_error``: the episode then ends with ``truncated=True`` and the rollout engine
+records an infrastructure failure instead of a score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+import gymnasium
+
+from agentgym.messages import Action
+
+T = TypeVar("T")
+StepReturn = tuple[dict, float, bool, bool, dict]
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, so sync calls work whether or not a loop is running here."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="agentgym-env-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+class AsyncEnv(gymnasium.Env[dict, Action]):
+    """Async gymnasium env for LLM agents.
+
+    Contract:
+      - ``await areset(seed=None, options=None) -> (obs, info)``: call ``await super().areset(seed=seed)``
+        first (it seeds ``self.np_random``, gymnasium's one seeding rule).
+      - ``await astep(action) -> (obs, reward, terminated, truncated, info)``: never raises on a malformed
+        action; it answers with an observation saying what was wrong.
+      - ``await aclose()``: release resources; safe to call twice.
+      - ``tools``: the OpenAI function schemas the env accepts.
+    Optional capabilities: ``SupportsSnapshot`` (snapshot/restore for tree search) and ``SupportsOracle``
+    (the task's reference next action, for the oracle policy and for tests).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    tools: Sequence[dict[str, Any]] = ()
+
+    _sync_runner: _LoopThread | None = None
+
+    async def areset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        """Start an episode. Subclasses call ``await super().areset(seed=seed)`` and return (obs, info)."""
+        gymnasium.Env.reset(self, seed=seed)
+        return {"messages": []}, {}
+
+    async def astep(self, action: Action) -> StepReturn:
+        """Apply one assistant message; returns (obs, reward, terminated, truncated, info)."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release resources (databases, browsers, sandboxes). Idempotent."""
+
+    # --- the sync face gymnasium uses -------------------------------------------------------------
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._sync_runner is None:
+            self._sync_runner = _LoopThread()
+        return self._sync_runner.run(coro)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:  # type: ignore[override]
+        return self._run(self.areset(seed=seed, options=options))
+
+    def step(self, action: Action) -> StepReturn:  # type: ignore[override]
+        return self._run(self.astep(action))
+
+    def close(self) -> None:
+        runner = self._sync_runner
+        if runner is None:
+            return
+        try:
+            runner.run(self.aclose())
+        finally:
+            runner.stop()
+            self._sync_runner = None
+
+    # --- async context manager --------------------------------------------------------------------
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+@dataclass(frozen=True)
+class EnvSnapshot:
+    """An env state to branch from: JSON-able payload, tied to the env id and task it came from."""
+
+    env_id: str
+    task_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class SupportsSnapshot(Protocol):
+    """Capability: save the current episode state and return to it later (MCTS, rollouts from mid-episode).
+
+    ``restore`` puts the env exactly where ``snapshot`` was taken: the same next observation and reward
+    for the same next action. Envs that cannot do this natively are wrapped by a replay adapter.
+    """
+
+    async def snapshot(self) -> EnvSnapshot: ...
+
+    async def restore(self, snapshot: EnvSnapshot) -> None: ...
+
+
+@runtime_checkable
+class SupportsOracle(Protocol):
+    """Capability: the reference solution's next action from the current state (None when it has none)."""
+
+    async def oracle_action(self) -> Action | None: ...

@@ -1,0 +1,211 @@
+"""Episode records: everything a trainer or a report needs, stored as append-only JSONL that survives a crash.
+
+One line per finished episode. A crash can at worst leave a torn last line; readers skip it and the
+writer cuts it off before appending, so a file never holds half an episode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentgym.jsonutil import to_jsonable
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class TurnRecord:
+    """One turn: messages in, the action out (text, tokens, log-probs), the reward, info and timings."""
+
+    turn: int
+    observation: list[dict[str, Any]]          # env messages the policy saw before acting (new this turn)
+    action: dict[str, Any]                     # the assistant message
+    action_text: str
+    reward: float
+    terminated: bool = False
+    truncated: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+    prompt_token_ids: list[int] | None = None
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    loss_mask_spans: list[tuple[int, int]] | None = None  # [start, end) spans of model tokens in prompt+action ids
+    finish_reason: str | None = None
+    model_version: int | str | None = None
+    policy_ms: float = 0.0
+    env_ms: float = 0.0
+
+
+@dataclass
+class EpisodeRecord:
+    """One episode: identity (task, split, seed, sample), turns, outcome, termination and failures."""
+
+    episode_id: str
+    env_id: str
+    task_id: str
+    split: str | None
+    seed: int | None
+    sample: int = 0
+    group_id: str | None = None
+    policy: str = ""
+    first_observation: list[dict[str, Any]] = field(default_factory=list)
+    turns: list[TurnRecord] = field(default_factory=list)
+    final_observation: list[dict[str, Any]] = field(default_factory=list)
+    reward: float | None = None           # the return: sum of turn rewards (None after an infrastructure failure)
+    outcome_reward: float | None = None
+    success: bool | None = None           # None when the episode could not be scored
+    termination: str = "unknown"           # submitted | turn_budget | infra_error | deadline | policy_error
+    reward_components: dict[str, float] = field(default_factory=dict)
+    infra_errors: list[dict[str, Any]] = field(default_factory=list)  # every failed attempt, kept
+    attempts: int = 1
+    task_info: dict[str, Any] = field(default_factory=dict)   # family, template, difficulty, axis
+    wall_ms: float = 0.0
+    started_at: float = 0.0
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> str:
+        """What identifies a job in a run: task and sample index (resume uses it)."""
+        return f"{self.task_id}#{self.sample}"
+
+    @property
+    def scored(self) -> bool:
+        """Whether the episode counts towards success rates (infrastructure failures do not)."""
+        return self.success is not None
+
+    @property
+    def num_turns(self) -> int:
+        return len(self.turns)
+
+    def to_json(self) -> dict[str, Any]:
+        return to_jsonable(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EpisodeRecord:
+        data = dict(data)
+        turns = [TurnRecord(**{**t, "loss_mask_spans": [tuple(s) for s in t["loss_mask_spans"]]
+                               if t.get("loss_mask_spans") is not None else None})
+                 for t in data.pop("turns", [])]
+        known = set(cls.__dataclass_fields__)
+        return cls(turns=turns, **{k: v for k, v in data.items() if k in known})
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a torn last line (no trailing newline) left by a crash mid-write."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        if f.read(1) == b"\n":
+            return
+        pos = size
+        chunk = 65536
+        while pos > 0:
+            start = max(0, pos - chunk)
+            f.seek(start)
+            block = f.read(pos - start)
+            idx = block.rfind(b"\n")
+            if idx >= 0:
+                f.truncate(start + idx + 1)
+                return
+            pos = start
+        f.truncate(0)
+
+
+class EpisodeWriter:
+    """Append-only JSONL writer: each episode is one fsync'd line; writes run off the event loop."""
+
+    def __init__(self, path: str | Path, *, fsync: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _repair_tail(self.path)
+        self._fsync = fsync
+        self._file = open(self.path, "ab")
+        self._lock = asyncio.Lock()
+
+    def write(self, record: EpisodeRecord) -> None:
+        """Append one record (blocking)."""
+        line = (json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        self._file.write(line)
+        self._file.flush()
+        if self._fsync:
+            os.fsync(self._file.fileno())
+
+    async def awrite(self, record: EpisodeRecord) -> None:
+        """Append one record from async code without blocking the loop."""
+        async with self._lock:
+            await asyncio.to_thread(self.write, record)
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> EpisodeWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def iter_episodes(path: str | Path) -> Iterator[EpisodeRecord]:
+    """Read records back; a torn final line (crash mid-write) is skipped, any other bad line raises."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    for i, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            if i == len(lines) - 1:  # the torn tail: no newline after it
+                return
+            raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
+        yield EpisodeRecord.from_json(data)
+
+
+class EpisodeDataset:
+    """Episode records as a dataset: filter by split or success, flatten to per-turn rows for trainers."""
+
+    def __init__(self, records: list[EpisodeRecord]):
+        self.records = records
+
+    @classmethod
+    def load(cls, *paths: str | Path) -> EpisodeDataset:
+        return cls([r for p in paths for r in iter_episodes(p)])
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[EpisodeRecord]:
+        return iter(self.records)
+
+    def __getitem__(self, i: int) -> EpisodeRecord:
+        return self.records[i]
+
+    def filter(self, *, split: str | None = None, success: bool | None = None, scored_only: bool = False) -> EpisodeDataset:
+        return EpisodeDataset([r for r in self.records
+                               if (split is None or r.split == split)
+                               and (success is None or r.success is success)
+                               and (not scored_only or r.scored)])
+
+    def turn_rows(self) -> list[dict[str, Any]]:
+        """One row per turn with its episode's ids, outcome and the turn's tokens and reward."""
+        rows = []
+        for r in self.records:
+            for t in r.turns:
+                rows.append({"episode_id": r.episode_id, "task_id": r.task_id, "group_id": r.group_id,
+                             "split": r.split, "turn": t.turn, "num_turns": r.num_turns, "reward": t.reward,
+                             "episode_reward": r.reward, "success": r.success, "action_text": t.action_text,
+                             "prompt_token_ids": t.prompt_token_ids, "token_ids": t.token_ids,
+                             "logprobs": t.logprobs, "loss_mask_spans": t.loss_mask_spans})
+        return rows

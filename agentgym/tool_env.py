@@ -1,0 +1,303 @@
+"""ToolEnv: the multi-turn tool-use loop every env kind shares.
+
+It parses actions into tool calls (any registered format), validates arguments against the tool
+schemas, dispatches to ``@tool`` handlers, turns agent mistakes into observations, turns broken
+machinery into recorded infrastructure failures, counts turns, and sets ``truncated`` at the budget.
+An env kind only declares its tools, its task suite, the first messages of an episode and its outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from agentgym.env import AsyncEnv, StepReturn
+from agentgym.errors import InfrastructureError, ToolError, UnknownTaskError
+from agentgym.messages import Action, Message
+from agentgym.spaces import AssistantActionSpace, ChatObservationSpace, default_sample, observation
+from agentgym.tasks import Task, TaskSuite
+from agentgym.tool_calls import ParsedAction, ToolCall, ToolCallParser, ToolResult, parse_action, resolve_parsers
+from agentgym.tools import TOOL_ATTRIBUTE, Tool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an episode ended: the outcome reward, success, and named partial scores (never mixed in)."""
+
+    reward: float
+    success: bool
+    components: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """What a tool handler returns: text for the agent, an optional per-turn reward, and an outcome if it ends the episode."""
+
+    content: str
+    turn_reward: float = 0.0
+    outcome: Outcome | None = None
+
+
+class ToolEnv(AsyncEnv):
+    """Base class of tool-using envs. Subclasses provide:
+
+    - ``@tool``-decorated ``async def`` handlers (return ``str`` or ``ToolOutput``; raise ``ToolError`` for the
+      agent's mistakes; any other exception is an infrastructure failure);
+    - ``load_suite()`` -> ``TaskSuite``;
+    - ``begin_episode(task)`` -> the first messages (system prompt, task statement);
+    - optionally ``budget_outcome()`` (when turns run out), ``end_episode()``, ``sample_action(rng)``.
+    """
+
+    max_turns: int = 5
+    tool_parsers: Sequence[str | ToolCallParser] = ("openai", "hermes")
+    max_calls_per_turn: int = 4
+    tool_timeout_s: float = 60.0
+    remind_turns: bool = True
+    env_id: ClassVar[str] = "agentgym/unnamed-v0"
+
+    def __init__(self, *, split: str = "train", max_turns: int | None = None,
+                 tool_parsers: Sequence[str | ToolCallParser] | None = None, tool_timeout_s: float | None = None):
+        self.split = split
+        if max_turns is not None:
+            if max_turns < 1:
+                raise ValueError("max_turns must be >= 1")
+            self.max_turns = max_turns
+        if tool_parsers is not None:
+            self.tool_parsers = tuple(tool_parsers)
+        if tool_timeout_s is not None:
+            self.tool_timeout_s = tool_timeout_s
+        self._parsers = resolve_parsers(self.tool_parsers)
+        self._tool_specs: dict[str, Tool] = {}
+        self._tool_methods: dict[str, str] = {}
+        for klass in reversed(type(self).__mro__):
+            for attr, value in vars(klass).items():
+                spec = getattr(value, TOOL_ATTRIBUTE, None)
+                if spec is not None:
+                    self._tool_specs[spec.name] = spec
+                    self._tool_methods[spec.name] = attr
+        if not self._tool_specs:
+            raise TypeError(f"{type(self).__name__} declares no @tool handlers")
+        self.tools = [spec.schema() for spec in self._tool_specs.values()]
+        self.observation_space = ChatObservationSpace({"turns_left": spaces.Discrete(self.max_turns + 1)})
+        self.action_space = AssistantActionSpace(self.tools, sampler=self.sample_action)
+        self._suite: TaskSuite | None = None
+        self.task: Task | None = None
+        self._reset_counters()
+        self._done = True
+
+    # --- hooks for subclasses ---------------------------------------------------------------------
+
+    def load_suite(self) -> TaskSuite:
+        """Build (or load from cache) this env's task suite."""
+        raise NotImplementedError
+
+    async def begin_episode(self, task: Task) -> list[Message]:
+        """Prepare state for `task` and return the first messages (system + user)."""
+        raise NotImplementedError
+
+    async def budget_outcome(self) -> Outcome:
+        """The outcome when the turn budget runs out without a terminal tool call."""
+        return Outcome(0.0, False)
+
+    async def end_episode(self) -> None:
+        """Per-episode cleanup (called before the next reset and on close)."""
+
+    def sample_action(self, rng: np.random.Generator) -> Action:
+        """A random action for this env's random policy (override for smarter random actions)."""
+        return default_sample(rng, self.tools)
+
+    # --- task selection ---------------------------------------------------------------------------
+
+    @property
+    def suite(self) -> TaskSuite:
+        if self._suite is None:
+            self._suite = self.load_suite()
+        return self._suite
+
+    async def aload_suite(self) -> TaskSuite:
+        """The task suite, built off the event loop on first use (building can take seconds)."""
+        if self._suite is None:
+            self._suite = await asyncio.to_thread(self.load_suite)
+        return self._suite
+
+    def _choose_task(self, options: Mapping[str, Any] | None) -> Task:
+        options = options or {}
+        if isinstance(options.get("task"), Task):
+            return options["task"]
+        if options.get("task_id") is not None:
+            return self.suite.get(str(options["task_id"]))
+        split = options.get("split", self.split)
+        pool = self.suite.tasks(split)
+        if not pool:
+            raise UnknownTaskError(f"split {split!r} of {self.suite.name} has no tasks")
+        return pool[int(self.np_random.integers(len(pool)))]
+
+    # --- the contract -----------------------------------------------------------------------------
+
+    def _reset_counters(self) -> None:
+        self.turn = 0
+        self.invalid_actions = 0
+        self.tool_errors = 0
+        self.tool_calls = 0
+        self.turn_rewards = 0.0
+
+    async def areset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        await super().areset(seed=seed)
+        await self.aload_suite()
+        if self.task is not None:
+            await self.end_episode()
+        self.task = self._choose_task(options)
+        self._reset_counters()
+        self._done = False
+        messages = await self.begin_episode(self.task)
+        return observation(messages, turns_left=self.max_turns), self._info()
+
+    def _info(self, **extra: Any) -> dict[str, Any]:
+        task = self.task
+        info: dict[str, Any] = {
+            "env_id": self.env_id,
+            "task_id": task.id if task else None,
+            "family": task.family if task else None,
+            "template": task.template if task else None,
+            "difficulty": task.difficulty if task else None,
+            "split": self.suite.split_of(task.id) if task else None,
+            "turn": self.turn,
+            "turns_left": self.max_turns - self.turn,
+            "invalid_actions": self.invalid_actions,
+            "tool_errors": self.tool_errors,
+            "tool_calls": self.tool_calls,
+        }
+        info.update(extra)
+        return info
+
+    async def astep(self, action: Action) -> StepReturn:
+        if self._done or self.task is None:
+            raise RuntimeError("astep() called before areset() or after the episode ended; call areset() first")
+        self.turn += 1
+        parsed = parse_action(action, self._parsers, self.turn)
+        results: list[ToolResult] = []
+        outcome: Outcome | None = None
+        infra: dict[str, Any] | None = None
+        turn_reward = 0.0
+        executed = 0
+        calls_info: list[dict[str, Any]] = []
+        renderer: ToolCallParser = self._parsers[0]
+
+        if parsed is None:
+            results.append(ToolResult(None, self._no_call_message(), True))
+        else:
+            renderer = next((p for p in self._parsers if p.name == parsed.format), renderer)
+            results.extend(parsed.errors)
+            calls = parsed.calls
+            for extra in calls[self.max_calls_per_turn:]:
+                results.append(ToolResult(extra, f"not run: at most {self.max_calls_per_turn} tool calls per turn", True))
+            for call in calls[: self.max_calls_per_turn]:
+                if outcome is not None or infra is not None:
+                    results.append(ToolResult(call, "not run: the episode already ended", True))
+                    continue
+                result, out, infra = await self._dispatch(call)
+                calls_info.append({"name": call.name, "ok": not result.is_error})
+                results.append(result)
+                if out is not None:
+                    executed += 1
+                    turn_reward += out.turn_reward
+                    outcome = out.outcome
+        if executed == 0 and infra is None:  # no call reached a handler: the action itself was malformed
+            self.invalid_actions += 1
+        self.turn_rewards += turn_reward
+
+        terminated = outcome is not None
+        truncated = False
+        extra: dict[str, Any] = {"format": parsed.format if parsed else None, "calls": calls_info,
+                                 "turn_reward": turn_reward}
+        if infra is not None:
+            truncated = True
+            extra["infra_error"] = infra
+            results = [ToolResult(None, "the environment failed (" + infra["message"] + "); this episode is not scored",
+                                  True)]
+        elif not terminated and self.turn >= self.max_turns:
+            truncated = True
+            outcome = await self.budget_outcome()
+            extra["termination"] = "turn_budget"
+        elif terminated:
+            extra["termination"] = "submitted"
+        if outcome is not None and infra is None:
+            extra["outcome"] = {"reward": outcome.reward, "success": outcome.success}
+            extra["reward_components"] = dict(outcome.components)
+        messages = renderer.render(results)
+        if self.remind_turns and not (terminated or truncated):
+            left = self.max_turns - self.turn
+            reminder = f"You have {left} turn{'s' if left != 1 else ''} left."
+            last = messages[-1] if messages else None
+            if last is not None and last["role"] == "user" and isinstance(last.get("content"), str):
+                last["content"] += "\n" + reminder
+            else:
+                messages.append({"role": "user", "content": reminder})
+        self._done = terminated or truncated
+        reward = turn_reward + (outcome.reward if outcome is not None and infra is None else 0.0)
+        obs = observation(messages, turns_left=self.max_turns - self.turn)
+        return obs, float(reward), terminated, truncated, self._info(**extra)
+
+    def _no_call_message(self) -> str:
+        names = ", ".join(self._tool_specs)
+        return (f"No tool call found in your message. Call one of: {names} "
+                f"(formats accepted: {', '.join(p.name for p in self._parsers)}).")
+
+    async def _dispatch(self, call: ToolCall) -> tuple[ToolResult, ToolOutput | None, dict[str, Any] | None]:
+        """Run one call; returns (result for the agent, handler output if it ran, infra error if the env broke)."""
+        spec = self._tool_specs.get(call.name)
+        if spec is None:
+            self.tool_errors += 1
+            return ToolResult(call, f"unknown tool {call.name!r}; available: {', '.join(self._tool_specs)}", True), None, None
+        args, problem = spec.validate(call.arguments)
+        if problem:
+            self.tool_errors += 1
+            return ToolResult(call, problem, True), None, None
+        handler = getattr(self, self._tool_methods[call.name])
+        self.tool_calls += 1
+        try:
+            async with asyncio.timeout(self.tool_timeout_s):
+                out = await handler(**args)
+        except ToolError as exc:
+            self.tool_errors += 1
+            return ToolResult(call, str(exc), True), ToolOutput(str(exc)), None
+        except TimeoutError:
+            infra = {"type": "EnvTimeoutError", "message": f"tool {call.name} did not finish within {self.tool_timeout_s} s"}
+            return ToolResult(call, infra["message"], True), None, infra
+        except InfrastructureError as exc:
+            return ToolResult(call, str(exc), True), None, {"type": type(exc).__name__, "message": str(exc)}
+        except Exception as exc:  # the env's own code broke: not the agent's fault
+            return (ToolResult(call, "internal error", True), None,
+                    {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}"[:500]})
+        if isinstance(out, str):
+            out = ToolOutput(out)
+        if spec.terminal and out.outcome is None:
+            raise TypeError(f"terminal tool {call.name} must return a ToolOutput with an outcome")
+        return ToolResult(call, out.content, False), out, None
+
+    async def aclose(self) -> None:
+        if self.task is not None:
+            await self.end_episode()
+        self.task = None
+        self._done = True
+
+    # --- snapshot helpers for subclasses that support it --------------------------------------------
+
+    def _base_state(self) -> dict[str, Any]:
+        return {"task_id": self.task.id if self.task else None, "turn": self.turn, "done": self._done,
+                "invalid_actions": self.invalid_actions, "tool_errors": self.tool_errors,
+                "tool_calls": self.tool_calls, "turn_rewards": self.turn_rewards}
+
+    def _load_base_state(self, state: Mapping[str, Any]) -> None:
+        self.task = self.suite.get(state["task_id"])
+        self.turn = int(state["turn"])
+        self._done = bool(state["done"])
+        self.invalid_actions = int(state["invalid_actions"])
+        self.tool_errors = int(state["tool_errors"])
+        self.tool_calls = int(state["tool_calls"])
+        self.turn_rewards = float(state["turn_rewards"])

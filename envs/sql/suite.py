@@ -1,0 +1,59 @@
+"""The SQL task suite: databases and questions generated on first use, split across databases (as Spider/BIRD).
+
+OOD held-out = whole schema families never seen in training (test: flights, real_estate; dev: sports).
+IID held-out = a hash split of the other families' questions over their near-duplicate group key, so two
+questions that differ only in a literal never straddle train and test.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentgym.cache import cache_dir
+from agentgym.envs.sql.database import ensure_databases, stable_seed
+from agentgym.envs.sql.prompting import schema_description
+from agentgym.envs.sql.questions import generate_questions
+from agentgym.envs.sql.schemas import FAMILIES, ddl
+from agentgym.tasks import SplitRule, Task, TaskSuite
+
+SUITE_NAME = "sql-v0"
+SUITE_VERSION = "v0"
+QUESTIONS_PER_FAMILY = 200
+SPLIT_RULE = SplitRule(ood_test_families=frozenset({"flights", "real_estate"}),
+                       ood_dev_families=frozenset({"sports"}), iid_test_percent=10, iid_dev_percent=10)
+MANIFEST = Path(__file__).with_name("manifests") / f"{SUITE_NAME}.json"
+
+
+@dataclass(frozen=True)
+class SqlWorld:
+    """Everything episodes share: the suite, each family's database instances and schema description."""
+
+    suite: TaskSuite
+    databases: dict[str, list[Path]]
+    schemas: dict[str, str]
+
+
+_LOCK = threading.Lock()
+_WORLDS: dict[str, SqlWorld] = {}
+
+
+def load_world(root: Path | None = None) -> SqlWorld:
+    """Build (once per process and cache dir) the databases, questions and suite; thread-safe."""
+    root = root or cache_dir("sql", SUITE_VERSION)
+    key = str(root)
+    with _LOCK:
+        if key not in _WORLDS:
+            databases = ensure_databases(root)
+            tasks: list[Task] = []
+            schemas: dict[str, str] = {}
+            for name, family in FAMILIES.items():
+                schemas[name] = schema_description(databases[name][0], ddl(family))
+                for q in generate_questions(name, databases[name], seed=stable_seed(SUITE_NAME, name),
+                                            count=QUESTIONS_PER_FAMILY):
+                    tasks.append(Task(kind="sql", family=name, template=q.template, params=q.params,
+                                      data={"question": q.question, "gold_sql": q.gold_sql, "evidence": q.evidence},
+                                      group=q.group_key, difficulty=q.difficulty))
+            _WORLDS[key] = SqlWorld(TaskSuite(SUITE_NAME, SUITE_VERSION, tasks, SPLIT_RULE), databases, schemas)
+        return _WORLDS[key]

@@ -1,0 +1,172 @@
+"""The rollout engine: concurrency, groups, retries, timeouts, token spans, and env reuse."""
+
+from __future__ import annotations
+
+import asyncio
+
+from guess_env import GuessEnv
+
+from agentgym.policy import PolicyAction
+from agentgym.rollout import RolloutConfig, RolloutEngine, episode_seed, make_jobs
+from agentgym.policies.oracle import OraclePolicy
+from agentgym.policies.random_policy import RandomPolicy
+
+
+
+class SlowOracle:
+    """Answers with the reference action after a delay, tracking how many calls overlap."""
+
+    name = "slow-oracle"
+    privileged = True
+
+    def __init__(self, delay: float = 0.05):
+        self.delay = delay
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def act(self, observation, tools):
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
+        return PolicyAction(message={"role": "assistant", "content": observation.oracle_action},
+                            prompt_token_ids=[1] * (10 + observation.turn), token_ids=[7, 8, 9], logprobs=[-1.0] * 3)
+
+
+def task_ids(n: int, split: str = "test") -> list[str]:
+    env = GuessEnv(split=split)
+    return [t.id for t in env.load_suite().tasks(split)[:n]]
+
+
+async def test_episodes_overlap_up_to_the_concurrency_limit_and_envs_are_reused():
+    made = []
+
+    def factory():
+        made.append(GuessEnv(split="test"))
+        return made[-1]
+
+    policy = SlowOracle()
+    records = await RolloutEngine(factory, policy, RolloutConfig(concurrency=8)).run(make_jobs(task_ids(24)))
+    assert len(records) == 24 and all(r.success for r in records)
+    assert policy.max_in_flight == 8
+    assert len(made) == 8  # one env per worker, reset between episodes
+    assert all(env.task is None for env in made)  # closed at the end
+
+
+async def test_groups_of_k_samples_share_a_group_id_with_distinct_seeds():
+    ids = task_ids(3)
+    records = await RolloutEngine(lambda: GuessEnv(split="test"), RandomPolicy(seed=1),
+                                  RolloutConfig(concurrency=4, samples_per_task=4)).run(make_jobs(ids, 4, base_seed=7))
+    assert len(records) == 12
+    for tid in ids:
+        group = [r for r in records if r.group_id == tid]
+        assert sorted(r.sample for r in group) == [0, 1, 2, 3]
+        assert len({r.seed for r in group}) == 4
+        assert {r.seed for r in group} == {episode_seed(7, tid, s) for s in range(4)}
+
+
+async def test_token_ids_logprobs_and_loss_spans_are_recorded():
+    [rec] = await RolloutEngine(lambda: GuessEnv(split="test"), SlowOracle(0)).run(make_jobs(task_ids(1)))
+    turn = rec.turns[0]
+    assert turn.token_ids == [7, 8, 9] and turn.logprobs == [-1.0, -1.0, -1.0]
+    assert turn.loss_mask_spans == [(10, 13)]
+    assert turn.policy_ms >= 0 and turn.env_ms >= 0
+    assert rec.first_observation[0]["role"] == "system" and rec.split == "test"
+    assert rec.task_info["axis"] in ("ood", "iid")
+
+
+async def test_only_privileged_policies_see_the_oracle_action():
+    seen = []
+
+    class Spy:
+        name = "spy"
+
+        async def act(self, observation, tools):
+            seen.append(observation.oracle_action)
+            return "<guess>1</guess>"
+
+    await RolloutEngine(lambda: GuessEnv(split="test"), Spy()).run(make_jobs(task_ids(2)))
+    assert seen and all(o is None for o in seen)
+
+
+class FlakyEnv(GuessEnv):
+    failures_left = 0
+
+    async def begin_episode(self, task):
+        if FlakyEnv.failures_left > 0:
+            FlakyEnv.failures_left -= 1
+            raise ConnectionError("sandbox did not start")
+        return await super().begin_episode(task)
+
+
+async def test_infrastructure_failures_are_retried_and_kept_in_the_record():
+    FlakyEnv.failures_left = 1
+    [rec] = await RolloutEngine(lambda: FlakyEnv(split="test"), OraclePolicy()).run(make_jobs(task_ids(1)))
+    assert rec.success is True and rec.attempts == 2
+    assert rec.infra_errors[0]["where"] == "reset" and "sandbox did not start" in rec.infra_errors[0]["message"]
+
+
+async def test_persistent_failure_is_recorded_as_infra_error_not_reward_zero():
+    FlakyEnv.failures_left = 100
+    [rec] = await RolloutEngine(lambda: FlakyEnv(split="test"), OraclePolicy(),
+                                RolloutConfig(max_infra_retries=2)).run(make_jobs(task_ids(1)))
+    FlakyEnv.failures_left = 0
+    assert rec.termination == "infra_error" and rec.success is None and rec.reward is None
+    assert rec.attempts == 3 and len(rec.infra_errors) == 3 and not rec.scored
+
+
+async def test_policy_errors_and_timeouts_are_policy_failures():
+    class Crashes:
+        name = "crash"
+
+        async def act(self, observation, tools):
+            raise RuntimeError("server returned 500")
+
+    class Hangs:
+        name = "hang"
+
+        async def act(self, observation, tools):
+            await asyncio.sleep(60)
+
+    [crash] = await RolloutEngine(lambda: GuessEnv(split="test"), Crashes(),
+                                  RolloutConfig(max_infra_retries=0)).run(make_jobs(task_ids(1)))
+    assert crash.termination == "policy_error" and "500" in crash.infra_errors[0]["message"]
+    [hang] = await RolloutEngine(lambda: GuessEnv(split="test"), Hangs(),
+                                 RolloutConfig(max_infra_retries=0, policy_timeout_s=0.1)).run(make_jobs(task_ids(1)))
+    assert hang.termination == "policy_error" and hang.infra_errors[0]["type"] == "TimeoutError"
+
+
+async def test_episode_deadline():
+    [rec] = await RolloutEngine(lambda: GuessEnv(split="test"), SlowOracle(0.5),
+                                RolloutConfig(max_infra_retries=0, episode_deadline_s=0.1)).run(make_jobs(task_ids(1)))
+    assert rec.termination == "deadline" and rec.success is None
+
+
+async def test_records_stream_to_the_callback_as_they_finish():
+    got = []
+
+    async def sink(r):
+        got.append(r.key)
+
+    records = await RolloutEngine(lambda: GuessEnv(split="test"), OraclePolicy(),
+                                  RolloutConfig(concurrency=3)).run(make_jobs(task_ids(5)), on_record=sink)
+    assert sorted(got) == sorted(r.key for r in records) and len(got) == 5
+
+
+async def test_cancelling_a_run_closes_its_envs():
+    made = []
+
+    def factory():
+        made.append(GuessEnv(split="test"))
+        return made[-1]
+
+    run = asyncio.create_task(RolloutEngine(factory, SlowOracle(5), RolloutConfig(concurrency=2)).run(make_jobs(task_ids(4))))
+    await asyncio.sleep(0.3)
+    run.cancel()
+    try:
+        await run
+    except asyncio.CancelledError:
+        pass
+    assert made and all(env.task is None for env in made)
