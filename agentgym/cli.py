@@ -24,6 +24,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 envs_app = typer.Typer(no_args_is_help=True, help="List and inspect registered environments.")
 app.add_typer(envs_app, name="envs")
 console = Console()
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def _kv(pairs: list[str]) -> dict[str, Any]:
@@ -258,7 +259,7 @@ def main() -> None:
     try:
         app()
     except AgentGymError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
         raise SystemExit(2) from None
 
 

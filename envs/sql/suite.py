@@ -8,14 +8,17 @@ questions that differ only in a literal never straddle train and test.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agentgym.cache import cache_dir
 from agentgym.envs.sql.database import ensure_databases, stable_seed
 from agentgym.envs.sql.prompting import schema_description
 from agentgym.envs.sql.questions import generate_questions
 from agentgym.envs.sql.schemas import FAMILIES, ddl
+from agentgym.jsonutil import canonical_json
 from agentgym.tasks import SplitRule, Task, TaskSuite
 
 SUITE_NAME = "sql-v0"
@@ -33,6 +36,25 @@ class SqlWorld:
     suite: TaskSuite
     databases: dict[str, list[Path]]
     schemas: dict[str, str]
+
+
+# Keys of question params that vary *within* a near-duplicate group: literals, comparison operators,
+# aggregate and sort choices, projections and paraphrase picks. Dropping them leaves the question's skeleton
+# (template, variant, tables and condition columns), which is what the IID hash split is taken over.
+_WITHIN_GROUP_KEYS = frozenset({"val", "n", "k", "phr", "op", "dir", "agg", "mode", "show", "proj"})
+
+
+def split_group(family: str, template: str, params: Mapping[str, Any]) -> str:
+    """The near-duplicate group of a question: its skeleton without literals, operators or projections."""
+
+    def skeleton(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: skeleton(v) for k, v in sorted(value.items()) if k not in _WITHIN_GROUP_KEYS}
+        if isinstance(value, list):
+            return [skeleton(v) for v in value]
+        return value
+
+    return f"{family}/{template}/{canonical_json(skeleton(params))}"
 
 
 _LOCK = threading.Lock()
@@ -54,6 +76,6 @@ def load_world(root: Path | None = None) -> SqlWorld:
                                             count=QUESTIONS_PER_FAMILY):
                     tasks.append(Task(kind="sql", family=name, template=q.template, params=q.params,
                                       data={"question": q.question, "gold_sql": q.gold_sql, "evidence": q.evidence},
-                                      group=q.group_key, difficulty=q.difficulty))
+                                      group=split_group(name, q.template, q.params), difficulty=q.difficulty))
             _WORLDS[key] = SqlWorld(TaskSuite(SUITE_NAME, SUITE_VERSION, tasks, SPLIT_RULE), databases, schemas)
         return _WORLDS[key]
