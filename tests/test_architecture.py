@@ -70,3 +70,10 @@ def test_missing_extra_names_the_extra_to_install():
 
     with pytest.raises(MissingExtraError, match=r"pip install 'agentgym\[web\]'"):
         require("surely_not_installed_module_xyz", "web")
+
+
+def test_readme_example_is_the_tested_plugin():
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / "tests" / "plugin_example" / "guess_env.py").read_text()
+    assert "```python\n" + example + "```" in readme
+    assert len(example.splitlines()) < 60
