@@ -23,6 +23,7 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: install
+	rm -rf runs/demo
 	$(VENV)/bin/agentgym bench agentgym/sql-v0 --policy oracle --split test --episodes 200 --concurrency 8 --out runs/demo/oracle
 	$(VENV)/bin/agentgym bench agentgym/sql-v0 --policy random --split test --episodes 200 --concurrency 8 --out runs/demo/random
 	@echo "reports: runs/demo/oracle/report.md runs/demo/random/report.md"
