@@ -11,3 +11,16 @@ def register_builtin_envs() -> None:
              description="Text-to-SQL against real SQLite databases: explore with execute_sql, answer with "
                          "submit_sql; reward = test-suite execution accuracy over 3 database instances.",
              source="agentgym")
+    register("agentgym/code-v0", "agentgym.envs.code.env:CodeEnv",
+             description="Write Python against generated function/stdin tasks in a bubblewrap sandbox; reward = "
+                         "all hidden tests pass.", source="agentgym")
+    register("agentgym/code-humaneval-v0", "agentgym.envs.code.env:HumanEvalEnv",
+             description="HumanEval's 164 problems (evaluation only), graded in the sandbox.", source="agentgym")
+    register("agentgym/search-v0", "agentgym.envs.search.env:SearchEnv",
+             description="Multi-hop QA over a generated encyclopedia with BM25/dense search; reward = exact match.",
+             source="agentgym")
+    register("agentgym/web-miniwob-v0", "agentgym.envs.web.miniwob:MiniWobEnv",
+             description="MiniWoB++ tasks in a real Chromium with BrowserGym observations and actions.",
+             source="agentgym")
+    register("agentgym/web-shop-v0", "agentgym.envs.web.shop:ShopEnv",
+             description="A generated WebShop-like store served in-process; WebShop's reward.", source="agentgym")

@@ -1,0 +1,1 @@
+"""The SQL environment: text-to-SQL over generated, read-only SQLite databases."""

@@ -1,0 +1,1 @@
+"""The code environment: write and run Python against hidden tests in a sandbox."""

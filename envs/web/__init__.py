@@ -1,0 +1,1 @@
+"""The web environments: a real browser (Playwright + Chromium), MiniWoB++ tasks and a generated shop."""
