@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,18 +54,23 @@ class RunMismatchError(AgentGymError):
     """--resume was asked for a directory that holds a different run."""
 
 
-async def _select_tasks(env: AsyncEnv, config: BenchConfig) -> tuple[list[str], str]:
+async def _select_tasks(env: AsyncEnv, config: BenchConfig) -> tuple[list[str], str, bool | None]:
+    """Task ids to run (manifest order), the manifest checksum, and whether it matches the committed one."""
     loader = getattr(env, "aload_suite", None)
     if loader is None:
         raise AgentGymError(f"{config.env_id} has no task suite to benchmark (it needs an aload_suite() method)")
     suite = await loader()
     manifest = suite.manifest(config.split)
+    pinned_ok = suite.matches_pinned(config.split)
+    if pinned_ok is False:
+        warnings.warn(f"the {config.split} manifest of {suite.name} differs from the committed one: "
+                      "results are not comparable with published numbers", stacklevel=2)
     ids = list(manifest.task_ids)
     if config.axis is not None:
         ids = [t for t in ids if suite.axis_of(t) == config.axis]
     if config.episodes is not None:
         ids = ids[: config.episodes]
-    return ids, manifest.checksum
+    return ids, manifest.checksum, pinned_ok
 
 
 async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path, *, resume: bool = False,
@@ -78,14 +84,15 @@ async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path
 
     probe = factory()
     try:
-        task_ids, checksum = await _select_tasks(probe, config)
+        task_ids, checksum, pinned_ok = await _select_tasks(probe, config)
     finally:
         await probe.aclose()
     if not task_ids:
         raise AgentGymError(f"split {config.split!r} of {config.env_id} has no tasks to benchmark")
 
     run_file = out / "run.json"
-    identity = {**config.identity(), "manifest_checksum": checksum}
+    # compared after a JSON round trip, as saved (tuples become lists, keys become strings)
+    identity = json.loads(json.dumps({**config.identity(), "manifest_checksum": checksum}))
     if run_file.exists():
         saved = json.loads(run_file.read_text())
         if not resume:
@@ -97,19 +104,19 @@ async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path
                                        indent=2))
 
     episodes_file = out / "episodes.jsonl"
-    done = {r.key for r in iter_episodes(episodes_file)}
+    # Finished = scored. Episodes that ended in an infrastructure failure are run again on resume.
+    done = {r.key for r in iter_episodes(episodes_file) if r.scored}
     jobs = [j for j in make_jobs(task_ids, config.samples, config.seed) if j.key not in done]
     started = time.perf_counter()
     if jobs:
-        engine = RolloutEngine(factory, policy, RolloutConfig(concurrency=config.concurrency,
-                                                              samples_per_task=config.samples,
-                                                              seed=config.seed, progress=progress))
+        engine = RolloutEngine(factory, policy, RolloutConfig(concurrency=config.concurrency, progress=progress))
         with EpisodeWriter(episodes_file) as writer:
             await engine.run(jobs, on_record=writer.awrite)
 
     records: dict[str, EpisodeRecord] = {}
     for r in iter_episodes(episodes_file):
-        records.setdefault(r.key, r)  # first write wins; a key is never counted twice
+        if r.key not in records or (r.scored and not records[r.key].scored):
+            records[r.key] = r  # one record per job: the first scored one, else the first failure
     wanted = {j.key for j in make_jobs(task_ids, config.samples, config.seed)}
     final = [records[k] for k in sorted(records) if k in wanted]
     results = {
@@ -117,6 +124,7 @@ async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path
         "policy": policy.name, "tasks": len(task_ids), "samples": config.samples, "seed": config.seed,
         **summarize(final, samples=config.samples),
         "missing_episodes": len(wanted) - len(final),
+        "manifest_matches_pinned": pinned_ok,
         "wall_s_this_invocation": time.perf_counter() - started,
         "agentgym": __version__,
     }

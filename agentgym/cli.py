@@ -142,8 +142,7 @@ def run(env_id: str,
                 import numpy as np
 
                 tid = pool[int(np.random.default_rng(seed).integers(len(pool)))].id
-            engine = RolloutEngine(lambda: env, pol, RolloutConfig(concurrency=1, max_infra_retries=0))
-            return await engine.run_episode(env, EpisodeJob(tid, 0, seed))
+            return await RolloutEngine(lambda: env, pol, RolloutConfig()).run_episode(env, EpisodeJob(tid, 0, seed))
         finally:
             await env.aclose()
             if hasattr(pol, "aclose"):
@@ -154,6 +153,7 @@ def run(env_id: str,
         print(json.dumps(record.to_json(), indent=2))
         return
     from agentgym.messages import message_text
+    from agentgym.report import describe_calls
 
     def show(msgs: list[dict]) -> None:
         for m in msgs:
@@ -161,9 +161,8 @@ def run(env_id: str,
 
     show(record.first_observation)
     for i, t in enumerate(record.turns):
-        calls = t.action.get("tool_calls") or []
-        text = (t.action_text or "") + "".join(
-            f"\n-> {c['function']['name']}({c['function']['arguments']})" for c in calls if isinstance(c, dict))
+        calls = describe_calls(t.action)
+        text = (t.action_text or "") + (f"\n-> {calls}" if calls else "")
         console.print(Text("assistant", style="bold green"), Text(text.strip()))
         show(record.turns[i + 1].observation if i + 1 < len(record.turns) else record.final_observation)
     console.print(f"\ntask {record.task_id} | termination {record.termination} | success {record.success} | "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -40,6 +41,9 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def stop(self) -> None:
+        """Stop the loop and its thread; idempotent."""
+        if self.loop.is_closed():
+            return
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
         if not self.thread.is_alive():
@@ -82,6 +86,8 @@ class AsyncEnv(gymnasium.Env[dict, Action]):
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._sync_runner is None:
             self._sync_runner = _LoopThread()
+            # an env dropped without close() must not leak its loop thread
+            weakref.finalize(self, self._sync_runner.stop)
         return self._sync_runner.run(coro)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:  # type: ignore[override]
@@ -92,13 +98,13 @@ class AsyncEnv(gymnasium.Env[dict, Action]):
 
     def close(self) -> None:
         runner = self._sync_runner
+        self._sync_runner = None
         if runner is None:
-            return
+            runner = _LoopThread()  # used only through the async API: still release its resources
         try:
             runner.run(self.aclose())
         finally:
             runner.stop()
-            self._sync_runner = None
 
     # --- async context manager --------------------------------------------------------------------
 

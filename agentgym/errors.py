@@ -30,6 +30,10 @@ class PolicyError(AgentGymError):
     """The policy failed to produce an action (server down, timeout); an infrastructure failure of the policy side."""
 
 
+class ContextOverflowError(PolicyError):
+    """The conversation no longer fits the model's context: the agent's episode ends as a (scored) failure."""
+
+
 class MissingExtraError(AgentGymError, ImportError):
     """An optional dependency is missing; the message names the `pip install 'agentgym[extra]'` that provides it."""
 

@@ -63,13 +63,16 @@ def image_part(png: bytes) -> ImagePart:
 
 
 def message_text(message: Mapping[str, Any]) -> str:
-    """The text of a message, joining the text parts of multi-part content."""
-    content = message.get("content")
+    """The text of a message, joining the text parts of multi-part content; never raises on odd shapes."""
+    content = message.get("content") if isinstance(message, Mapping) else None
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(part.get("text", "") for part in content if isinstance(part, Mapping) and part.get("type") == "text")
+    if isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
+        return "".join(str(part.get("text", "")) for part in content
+                       if isinstance(part, Mapping) and part.get("type") == "text")
+    return str(content)
 
 
 def message_problem(message: Any) -> str | None:
@@ -88,8 +91,10 @@ def message_problem(message: Any) -> str | None:
                 return "content parts must be {'type': 'text'|'image_url', ...}"
             if part["type"] == "text" and not isinstance(part.get("text"), str):
                 return "a text part needs a string 'text'"
-            if part["type"] == "image_url" and not isinstance((part.get("image_url") or {}).get("url"), str):
-                return "an image part needs image_url.url"
+            if part["type"] == "image_url":
+                image = part.get("image_url")
+                if not isinstance(image, Mapping) or not isinstance(image.get("url"), str):
+                    return "an image part needs image_url.url"
     if role == "tool" and not isinstance(message.get("tool_call_id"), str):
         return "a tool message needs a string tool_call_id"
     calls = message.get("tool_calls")
@@ -98,6 +103,11 @@ def message_problem(message: Any) -> str | None:
             return "only assistant messages carry tool_calls"
         if not isinstance(calls, Sequence) or isinstance(calls, (str, bytes)):
             return "tool_calls must be a list"
+        for call in calls:
+            fn = call.get("function") if isinstance(call, Mapping) else None
+            if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) \
+                    or not isinstance(fn.get("arguments", "{}"), (str, Mapping)):
+                return "each tool call needs function.name (string) and function.arguments (JSON text)"
     return None
 
 

@@ -88,8 +88,11 @@ class EpisodeRecord:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EpisodeRecord:
         data = dict(data)
-        turns = [TurnRecord(**{**t, "loss_mask_spans": [tuple(s) for s in t["loss_mask_spans"]]
-                               if t.get("loss_mask_spans") is not None else None})
+        turn_fields = set(TurnRecord.__dataclass_fields__)
+        turn_fields = turn_fields - {"loss_mask_spans"}
+        turns = [TurnRecord(**{k: v for k, v in t.items() if k in turn_fields},  # newer files may add fields
+                            loss_mask_spans=[tuple(s) for s in t["loss_mask_spans"]]
+                            if t.get("loss_mask_spans") is not None else None)
                  for t in data.pop("turns", [])]
         known = set(cls.__dataclass_fields__)
         return cls(turns=turns, **{k: v for k, v in data.items() if k in known})
@@ -155,20 +158,18 @@ class EpisodeWriter:
 
 
 def iter_episodes(path: str | Path) -> Iterator[EpisodeRecord]:
-    """Read records back; a torn final line (crash mid-write) is skipped, any other bad line raises."""
+    """Read records back. A last line without its newline is a torn write (the writer cuts it): skipped."""
     path = Path(path)
     if not path.exists():
         return
     with open(path, "rb") as f:
         lines = f.read().split(b"\n")
-    for i, raw in enumerate(lines):
+    for i, raw in enumerate(lines[:-1]):  # whatever follows the last newline never finished
         if not raw.strip():
             continue
         try:
             data = json.loads(raw)
         except ValueError:
-            if i == len(lines) - 1:  # the torn tail: no newline after it
-                return
             raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
         yield EpisodeRecord.from_json(data)
 

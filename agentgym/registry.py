@@ -82,6 +82,7 @@ def load_plugins(*, reload: bool = False) -> dict[str, str]:
     if _plugins_loaded and not reload:
         return dict(_plugin_errors)
     _plugins_loaded = True
+    _plugin_errors.clear()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             target = ep.load()

@@ -55,6 +55,18 @@ def plot_results(results: dict[str, Any], records: Sequence[EpisodeRecord], path
     return path
 
 
+def describe_calls(message: dict[str, Any]) -> str:
+    """``name(arguments)`` for each tool call of an assistant message, tolerating malformed entries."""
+    calls = message.get("tool_calls") if isinstance(message, dict) else None
+    if not isinstance(calls, list):
+        return ""
+    out = []
+    for c in calls:
+        fn = c.get("function") if isinstance(c, dict) else None
+        out.append(f"{fn.get('name')}({fn.get('arguments')})" if isinstance(fn, dict) else f"<malformed call {c!r:.80}>")
+    return "; ".join(out)
+
+
 def _transcript(record: EpisodeRecord, limit: int = 1200) -> str:
     lines = [f"task `{record.task_id}` ({record.task_info.get('family')}/{record.task_info.get('template')}), "
              f"termination **{record.termination}**, success {record.success}, reward {_fmt(record.reward)}", "",
@@ -62,11 +74,7 @@ def _transcript(record: EpisodeRecord, limit: int = 1200) -> str:
     for m in record.first_observation:
         lines.append(f"[{m.get('role')}] {message_text(m)[:limit]}")
     for t in record.turns:
-        calls = t.action.get("tool_calls")
-        text = t.action_text or ""
-        if calls:
-            text += " " + "; ".join(f"{c.get('function', {}).get('name')}({c.get('function', {}).get('arguments')})"
-                                    for c in calls if isinstance(c, dict))
+        text = (t.action_text or "") + " " + describe_calls(t.action)
         lines.append(f"[assistant] {text.strip()[:limit]}")
         nxt = record.turns[t.turn + 1].observation if t.turn + 1 < len(record.turns) else record.final_observation
         for m in nxt:

@@ -3,7 +3,7 @@
 Each of ``concurrency`` workers owns one env (reused across episodes, replaced after an infrastructure
 failure) and runs jobs from a shared queue. Every await has a timeout; an episode has a deadline;
 infrastructure failures (env or policy machinery) are retried and, when retries run out, recorded as
-such (``success=None``) rather than scored 0. Groups of k episodes per task (``samples_per_task``) give
+such (``success=None``) rather than scored 0. Groups of k episodes per task (``make_jobs(ids, k)``) give
 group-relative trainers their groups.
 """
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentgym.env import AsyncEnv, SupportsOracle
+from agentgym.errors import ContextOverflowError
 from agentgym.jsonutil import sha256_hex, to_jsonable
 from agentgym.messages import message_text
 from agentgym.policy import Policy, PolicyAction, PolicyObservation, is_privileged
@@ -31,16 +32,14 @@ class RolloutConfig:
     """Concurrency, group size, and the timeout of every await."""
 
     concurrency: int = 8                 # episodes in flight
-    samples_per_task: int = 1            # k episodes per task (a group)
     reset_timeout_s: float = 120.0       # env.areset (first use may build caches)
-    step_timeout_s: float = 120.0        # env.astep
+    step_timeout_s: float = 600.0        # env.astep (a turn may run several tool calls)
     policy_timeout_s: float = 300.0      # policy.act
     close_timeout_s: float = 30.0        # env.aclose
     episode_deadline_s: float = 3600.0   # whole episode
     max_infra_retries: int = 2           # extra attempts after an infrastructure failure
     reuse_envs: bool = True              # keep an env across episodes (reset only)
     progress: bool = False               # rich progress bar
-    seed: int = 0                        # base of every episode seed
 
 
 @dataclass(frozen=True)
@@ -195,6 +194,9 @@ class RolloutEngine:
         except _EpisodeFailed as failure:
             record.termination = failure.termination
             record.infra_errors.append(failure.error)
+        except Exception as exc:  # a bug anywhere in the episode must cost this episode only, never the run
+            record.termination = "infra_error"
+            record.infra_errors.append({"where": "engine", "type": type(exc).__name__, "message": str(exc)[:500]})
         if record.termination in INFRA_TERMINATIONS:
             record.success = None
             record.reward = None
@@ -225,7 +227,11 @@ class RolloutEngine:
         while True:
             oracle = None
             if privileged:
-                oracle = await asyncio.wait_for(env.oracle_action(), cfg.step_timeout_s)  # type: ignore[attr-defined]
+                try:
+                    oracle = await asyncio.wait_for(env.oracle_action(), cfg.step_timeout_s)  # type: ignore[attr-defined]
+                except Exception as exc:
+                    raise _EpisodeFailed("infra_error", {"where": "oracle", "type": type(exc).__name__,
+                                                         "message": str(exc)[:500] or type(exc).__name__}) from exc
             observation = PolicyObservation(messages=list(messages), turn=turn, episode_id=record.episode_id,
                                             env_id=record.env_id, task_id=job.task_id,
                                             action_space=getattr(env, "action_space", None), seed=job.seed,
@@ -235,6 +241,12 @@ class RolloutEngine:
                 raw = await asyncio.wait_for(self.policy.act(observation, list(getattr(env, "tools", []))),
                                              cfg.policy_timeout_s)
                 action = PolicyAction.of(raw)
+            except ContextOverflowError as exc:  # the agent's conversation outgrew the model: a scored failure
+                record.reward, record.outcome_reward, record.success = total, 0.0, False
+                record.termination = "context_overflow"
+                record.final_observation = new_messages
+                record.reward_components = {"context_overflow": 1.0}
+                return
             except Exception as exc:
                 raise _EpisodeFailed("policy_error", {"where": "policy", "type": type(exc).__name__,
                                                       "message": str(exc)[:500] or type(exc).__name__}) from exc

@@ -34,6 +34,14 @@ class ChatObservationSpace(spaces.Space[dict]):
     def is_np_flattenable(self) -> bool:
         return False
 
+    def seed(self, seed: int | None = None) -> list[int]:
+        """Seed this space and, deterministically from it, every field sub-space."""
+        seeds = super().seed(seed)
+        for i, check in enumerate(self.fields.values()):
+            if isinstance(check, spaces.Space):
+                check.seed(int(self.np_random.integers(2**31)) + i)
+        return seeds
+
     def contains(self, x: Any) -> bool:
         if not isinstance(x, Mapping) or "messages" not in x:
             return False

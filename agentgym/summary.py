@@ -42,8 +42,8 @@ def summarize(records: Sequence[EpisodeRecord], *, samples: int = 1) -> dict[str
         "infra_errors": sum(1 for r in records if not r.scored),
         "retried_episodes": sum(1 for r in records if r.scored and r.infra_errors),
         "invalid_action_rate": _final_count(scored, "invalid_actions") / len(turns) if turns else None,
-        "tool_error_rate": (_final_count(scored, "tool_errors") / max(1, _final_count(scored, "tool_calls"))
-                            if turns else None),
+        "tool_error_rate": (_final_count(scored, "tool_errors") / _final_count(scored, "tool_calls")
+                            if _final_count(scored, "tool_calls") else None),
         "terminations": dict(Counter(r.termination for r in records)),
         "latency_ms": {"policy": _latency([t.policy_ms for t in turns]), "env": _latency([t.env_ms for t in turns])},
     }
@@ -58,12 +58,36 @@ def summarize(records: Sequence[EpisodeRecord], *, samples: int = 1) -> dict[str
         for r in scored:
             by_task[r.task_id].append(bool(r.success))
         ks = sorted({1, samples} | {k for k in (2, 4, 8, 16, 32, 64) if k < samples})
-        out["pass_at_k"] = {str(k): sum(pass_at_k(len(v), sum(v), k) for v in by_task.values() if len(v) >= k)
-                            / max(1, sum(1 for v in by_task.values() if len(v) >= k)) for k in ks}
+        out["pass_at_k"] = {}
+        out["pass_at_k_tasks"] = {}
+        for k in ks:
+            eligible = [v for v in by_task.values() if len(v) >= k]  # tasks with k scored samples
+            out["pass_at_k"][str(k)] = (sum(pass_at_k(len(v), sum(v), k) for v in eligible) / len(eligible)
+                                        if eligible else None)
+            out["pass_at_k_tasks"][str(k)] = len(eligible)
+        # samples of one task are correlated: also give an interval with the task as the unit
+        out["success_ci95_by_task"] = task_bootstrap_interval(list(by_task.values()))
     for field in ("family", "difficulty", "axis"):
+        if not any(r.task_info.get(field) is not None for r in records):
+            continue
         groups: dict[str, list[EpisodeRecord]] = defaultdict(list)
         for r in records:
             groups[str(r.task_info.get(field))].append(r)
-        if len(groups) > 1 or None not in groups:
-            out[f"by_{field}"] = {k: _rate(v) for k, v in sorted(groups.items())}
+        out[f"by_{field}"] = {k: _rate(v) for k, v in sorted(groups.items())}
     return out
+
+
+def task_bootstrap_interval(outcomes_by_task: Sequence[Sequence[bool]], *, resamples: int = 2000,
+                            seed: int = 0) -> list[float] | None:
+    """95% percentile-bootstrap interval of the success rate, resampling whole tasks (a cluster bootstrap)."""
+    import numpy as np
+
+    groups = [list(v) for v in outcomes_by_task if v]
+    if not groups:
+        return None
+    wins = np.array([sum(v) for v in groups], dtype=float)
+    sizes = np.array([len(v) for v in groups], dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(groups), size=(resamples, len(groups)))
+    rates = wins[picks].sum(axis=1) / sizes[picks].sum(axis=1)
+    return [float(np.percentile(rates, 2.5)), float(np.percentile(rates, 97.5))]

@@ -94,10 +94,12 @@ class Manifest:
 class TaskSuite:
     """A versioned collection of tasks with a split rule; tasks are listed in id order, so manifests are stable."""
 
-    def __init__(self, name: str, version: str, tasks: Iterable[Task], rule: SplitRule):
+    def __init__(self, name: str, version: str, tasks: Iterable[Task], rule: SplitRule,
+                 pinned_path: str | Path | None = None):
         self.name = name
         self.version = version
         self.rule = rule
+        self.pinned_path = Path(pinned_path) if pinned_path else None  # the committed manifest, if any
         self._tasks: dict[str, Task] = {}
         for task in sorted(tasks, key=lambda t: t.id):
             if task.id in self._tasks:
@@ -132,6 +134,13 @@ class TaskSuite:
 
     def manifest(self, split: str) -> Manifest:
         return Manifest(self.name, self.version, split, tuple(t.id for t in self.tasks(split)))
+
+    def matches_pinned(self, split: str) -> bool | None:
+        """Whether this split's checksum equals the committed manifest's (None when nothing is committed)."""
+        if self.pinned_path is None or not self.pinned_path.exists():
+            return None
+        pinned = load_pinned(self.pinned_path)["splits"].get(split, {})
+        return pinned.get("checksum") == self.manifest(split).checksum
 
     def pinned(self) -> dict[str, Any]:
         """What gets committed: held-out manifests in full, the train split by count and checksum."""

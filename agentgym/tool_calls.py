@@ -20,6 +20,17 @@ MAX_ACTION_CHARS = 200_000  # longer actions are refused whole, before any parsi
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
+def strip_reasoning(text: str) -> str:
+    """Remove reasoning: closed ``<think>`` blocks, everything before a dangling ``</think>`` (templates that open
+    the block in the prompt), and everything after an unclosed ``<think>`` (generation stopped while thinking)."""
+    text = _THINK.sub("", text)
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    if "<think>" in text:
+        text = text.split("<think>", 1)[0]
+    return text
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One parsed call: a tool name, its JSON arguments and an id to answer it by."""
@@ -76,7 +87,13 @@ class OpenAIToolCalls:
     name = "openai"
 
     def detect(self, message: Mapping[str, Any], text: str) -> bool:
-        return bool(message.get("tool_calls"))
+        calls = message.get("tool_calls")
+        if calls is None:
+            return False
+        try:
+            return len(calls) > 0
+        except TypeError:  # not a sized container: malformed, let parse() explain
+            return True
 
     def parse(self, message: Mapping[str, Any], text: str, turn: int) -> ParsedAction:
         parsed = ParsedAction(self.name)
@@ -227,7 +244,7 @@ def parse_action(action: Any, parsers: Sequence[ToolCallParser], turn: int = 0) 
     if len(text) > MAX_ACTION_CHARS:
         return ParsedAction("invalid", errors=[_error(
             f"the action is too long ({len(text)} characters; the limit is {MAX_ACTION_CHARS})")])
-    visible = _THINK.sub("", text)
+    visible = strip_reasoning(text)
     for parser in parsers:
         if parser.detect(message, visible):
             return parser.parse(message, visible, turn)

@@ -56,7 +56,7 @@ class ToolEnv(AsyncEnv):
     max_turns: int = 5
     tool_parsers: Sequence[str | ToolCallParser] = ("openai", "hermes")
     max_calls_per_turn: int = 4
-    tool_timeout_s: float = 60.0
+    tool_timeout_s: float = 30.0  # per call; max_calls_per_turn * this stays under the rollout's step timeout
     remind_turns: bool = True
     env_id: ClassVar[str] = "agentgym/unnamed-v0"
 
@@ -149,12 +149,14 @@ class ToolEnv(AsyncEnv):
     async def areset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         await super().areset(seed=seed)
         await self.aload_suite()
+        task = self._choose_task(options)  # an unknown task id raises here, before the old episode is touched
+        self._done = True
         if self.task is not None:
             await self.end_episode()
-        self.task = self._choose_task(options)
+        self.task = task
         self._reset_counters()
+        messages = await self.begin_episode(task)  # if this fails, the episode stays closed to astep()
         self._done = False
-        messages = await self.begin_episode(self.task)
         return observation(messages, turns_left=self.max_turns), self._info()
 
     def _info(self, **extra: Any) -> dict[str, Any]:
@@ -250,6 +252,7 @@ class ToolEnv(AsyncEnv):
 
     async def _dispatch(self, call: ToolCall) -> tuple[ToolResult, ToolOutput | None, dict[str, Any] | None]:
         """Run one call; returns (result for the agent, handler output if it ran, infra error if the env broke)."""
+        self.tool_calls += 1  # every attempted call, so tool_errors / tool_calls is a rate
         spec = self._tool_specs.get(call.name)
         if spec is None:
             self.tool_errors += 1
@@ -259,7 +262,6 @@ class ToolEnv(AsyncEnv):
             self.tool_errors += 1
             return ToolResult(call, problem, True), None, None
         handler = getattr(self, self._tool_methods[call.name])
-        self.tool_calls += 1
         try:
             async with asyncio.timeout(self.tool_timeout_s):
                 out = await handler(**args)
@@ -276,8 +278,10 @@ class ToolEnv(AsyncEnv):
                     {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}"[:500]})
         if isinstance(out, str):
             out = ToolOutput(out)
-        if spec.terminal and out.outcome is None:
-            raise TypeError(f"terminal tool {call.name} must return a ToolOutput with an outcome")
+        if not isinstance(out, ToolOutput) or (spec.terminal and out.outcome is None):
+            problem = (f"tool {call.name} returned {type(out).__name__}, expected str or ToolOutput"
+                       if not isinstance(out, ToolOutput) else f"terminal tool {call.name} returned no outcome")
+            return ToolResult(call, "internal error", True), None, {"type": "ContractError", "message": problem}
         return ToolResult(call, out.content, False), out, None
 
     async def aclose(self) -> None:

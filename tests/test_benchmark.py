@@ -86,3 +86,35 @@ async def test_axis_filter_selects_only_that_held_out_axis(tmp_path):
     results = await run_benchmark(config(axis="iid", episodes=None), OraclePolicy(), tmp_path, env_factory=factory)
     assert set(results["by_axis"]) == {"iid"}
     assert set(results["by_family"]) <= {"range-10", "range-50"}
+
+
+async def test_resume_reruns_infrastructure_failures_and_torn_tails(tmp_path):
+    class Flaky(GuessEnv):
+        broken = True
+
+        async def begin_episode(self, task):
+            if Flaky.broken and task.params["secret"] % 3 == 0:
+                raise ConnectionError("service down")
+            return await super().begin_episode(task)
+
+    cfg = config(episodes=12, env_kwargs={"tool_parsers": ("openai", "hermes")})  # tuples survive resume
+    first = await run_benchmark(cfg, OraclePolicy(), tmp_path, env_factory=lambda: Flaky(split="test"))
+    assert first["infra_errors"] > 0
+    # a crash right before the final newline of a complete record
+    data = (tmp_path / "episodes.jsonl").read_bytes()
+    (tmp_path / "episodes.jsonl").write_bytes(data[:-1])
+    Flaky.broken = False
+    again = await run_benchmark(cfg, OraclePolicy(), tmp_path, resume=True, env_factory=lambda: Flaky(split="test"))
+    assert again["infra_errors"] == 0 and again["episodes"] == 12 and again["success_rate"] == 1.0
+    assert again["missing_episodes"] == 0
+
+
+async def test_tool_error_rate_is_a_rate(tmp_path):
+    class Unknown:
+        name = "unknown-tool"
+
+        async def act(self, observation, tools):
+            return '<tool_call>{"name": "shout", "arguments": {}}</tool_call>'
+
+    results = await run_benchmark(config(episodes=5, policy="unknown-tool"), Unknown(), tmp_path, env_factory=factory)
+    assert results["tool_error_rate"] == 1.0 and results["invalid_action_rate"] == 1.0

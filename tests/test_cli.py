@@ -36,7 +36,7 @@ def test_run_prints_a_transcript():
 
 def test_unknown_env_is_one_clear_line():
     out = subprocess.run([*CLI, "run", "agentgym/sql-v7"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and "did you mean agentgym/sql-v0?" in out.stderr
+    assert out.returncode == 2 and "did you mean agentgym/sql-v0" in out.stderr
     assert "Traceback" not in out.stdout + out.stderr
 
 

@@ -21,10 +21,11 @@ class ScriptedServer:
     ``fail_first`` answers that many requests with HTTP 500 first (to exercise retries).
     """
 
-    def __init__(self, fail_first: int = 0, status: int = 200):
+    def __init__(self, fail_first: int = 0, status: int = 200, error: str = "bad request: unknown model"):
         self.requests: list[dict] = []
         self.fail_first = fail_first
         self.status = status
+        self.error = error
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,7 +39,7 @@ class ScriptedServer:
                     outer.fail_first -= 1
                     return self._send(500, {"error": "overloaded"})
                 if outer.status != 200:
-                    return self._send(outer.status, {"error": {"message": "bad request: unknown model"}})
+                    return self._send(outer.status, {"error": {"message": outer.error}})
                 explored = any(m.get("role") == "tool" for m in body["messages"])
                 name, query = ("submit_sql", "SELECT 1") if explored else ("execute_sql", "SELECT 2")
                 self._send(200, {"id": "x", "object": "chat.completion", "model": body["model"], "choices": [{
@@ -120,3 +121,20 @@ def test_bench_with_the_openai_policy_over_loopback(tmp_path):
     # the second request of an episode carries the tool result of the first
     second = [r["body"]["messages"] for r in server.requests if any(m["role"] == "tool" for m in r["body"]["messages"])]
     assert second and second[0][-1]["role"] in ("tool", "user")
+
+
+async def test_rate_limits_back_off_and_context_overflow_is_its_own_error():
+    from agentgym.errors import ContextOverflowError
+
+    with ScriptedServer(fail_first=1) as server:
+        async with OpenAIChatPolicy(server.url, "tiny", max_retries=1, backoff_s=0.01) as policy:
+            assert policy._backoff(1, None) == 0.01 and policy._backoff(3, None) == 0.04
+            await policy.act(observation(), TOOLS)
+    assert len(server.requests) == 2
+
+    error = "This model's maximum context length is 512 tokens. However, you requested 900 tokens."
+    with ScriptedServer(status=400, error=error) as server:
+        async with OpenAIChatPolicy(server.url, "tiny") as policy:
+            with pytest.raises(ContextOverflowError, match="maximum context length"):
+                await policy.act(observation(), TOOLS)
+    assert len(server.requests) == 1  # a client error is never retried

@@ -58,7 +58,7 @@ async def test_episodes_overlap_up_to_the_concurrency_limit_and_envs_are_reused(
 async def test_groups_of_k_samples_share_a_group_id_with_distinct_seeds():
     ids = task_ids(3)
     records = await RolloutEngine(lambda: GuessEnv(split="test"), RandomPolicy(seed=1),
-                                  RolloutConfig(concurrency=4, samples_per_task=4)).run(make_jobs(ids, 4, base_seed=7))
+                                  RolloutConfig(concurrency=4)).run(make_jobs(ids, 4, base_seed=7))
     assert len(records) == 12
     for tid in ids:
         group = [r for r in records if r.group_id == tid]
@@ -170,3 +170,37 @@ async def test_cancelling_a_run_closes_its_envs():
     except asyncio.CancelledError:
         pass
     assert made and all(env.task is None for env in made)
+
+
+async def test_odd_policy_output_and_a_broken_oracle_cost_one_episode_not_the_run():
+    class Odd:
+        name = "odd"
+
+        async def act(self, observation, tools):
+            return {"content": 5} if observation.turn == 0 else {"content": [{"type": "text", "text": 7}]}
+
+    records = await RolloutEngine(lambda: GuessEnv(split="test", max_turns=2), Odd()).run(make_jobs(task_ids(3)))
+    assert len(records) == 3 and all(r.scored and r.success is False for r in records)
+
+    class BadOracle(GuessEnv):
+        async def oracle_action(self):
+            raise KeyError("gold missing")
+
+    [rec] = await RolloutEngine(lambda: BadOracle(split="test"), OraclePolicy(),
+                                RolloutConfig(max_infra_retries=0)).run(make_jobs(task_ids(1)))
+    assert rec.termination == "infra_error" and rec.infra_errors[0]["where"] == "oracle"
+
+
+async def test_context_overflow_is_a_scored_failure():
+    from agentgym.errors import ContextOverflowError
+
+    class Overflows:
+        name = "overflow"
+
+        async def act(self, observation, tools):
+            if observation.turn == 1:
+                raise ContextOverflowError("prompt is too long")
+            return "<guess>0</guess>"
+
+    [rec] = await RolloutEngine(lambda: GuessEnv(split="test"), Overflows()).run(make_jobs(task_ids(1)))
+    assert rec.termination == "context_overflow" and rec.success is False and rec.scored and rec.num_turns == 1

@@ -212,3 +212,13 @@ def test_pinned_manifest_is_unchanged(world):
         assert now["splits"][split]["checksum"] == pinned["splits"][split]["checksum"], (
             f"the {split} manifest of sql-v0 changed: a generator change must bump the suite version")
     assert now["splits"]["test"]["task_ids"] == pinned["splits"]["test"]["task_ids"]
+
+
+async def test_broken_sql_machinery_is_an_infrastructure_failure_not_a_wrong_answer():
+    from agentgym.envs.sql.executor import SqlExecutor
+
+    env = agentgym.make("agentgym/sql-v0", split="test", executor=SqlExecutor(python="/nonexistent/python"))
+    await env.areset(seed=0)
+    _, reward, terminated, truncated, info = await env.astep(await env.oracle_action())
+    assert truncated and not terminated and reward == 0.0
+    assert info["infra_error"]["type"] == "InfrastructureError" and "outcome" not in info

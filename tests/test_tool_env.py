@@ -186,3 +186,44 @@ def test_fuzzed_actions_never_raise(action):
 
 def test_tool_error_class_is_exported():
     assert issubclass(ToolError, agentgym.AgentGymError)
+
+
+async def test_close_after_async_use_ends_the_episode():
+    ended = []
+
+    class Tracked(GuessEnv):
+        async def end_episode(self):
+            ended.append(True)
+
+    env = Tracked(split="test")
+    await env.areset(seed=0)
+    await asyncio.to_thread(env.close)  # gymnasium wrappers call the sync close()
+    assert ended == [True] and env.task is None
+
+
+async def test_unknown_task_id_leaves_the_current_episode_intact():
+    env = await started()
+    task = env.task
+    with pytest.raises(agentgym.UnknownTaskError):
+        await env.areset(options={"task_id": "nope"})
+    assert env.task is task
+    _, _, term, _, _ = await env.astep(await env.oracle_action())
+    assert term
+
+
+async def test_a_handler_returning_garbage_is_an_infrastructure_failure():
+    class Garbage(GuessEnv):
+        @agentgym.tool("Guess.")
+        async def guess(self, number: int) -> str:
+            return None  # type: ignore[return-value]
+
+    env = Garbage(split="test")
+    await env.areset(seed=0)
+    _, _, _, truncated, info = await env.astep("<guess>3</guess>")
+    assert truncated and info["infra_error"]["type"] == "ContractError"
+
+
+async def test_calls_inside_unfinished_reasoning_are_not_run():
+    env = await started()
+    obs, *_ , info = await env.astep(f"draft <guess>{env.secret}</guess> hmm </think> no call after thinking")
+    assert info["invalid_actions"] == 1 and "No tool call found" in obs["messages"][0]["content"]

@@ -20,7 +20,7 @@ from agentgym.envs.sql.executor import SqlExecutor, shared_executor
 from agentgym.envs.sql.prompting import SYSTEM_PROMPT, format_table, task_prompt
 from agentgym.envs.sql.schemas import FAMILIES
 from agentgym.envs.sql.suite import SqlWorld, load_world
-from agentgym.errors import ToolError
+from agentgym.errors import InfrastructureError, ToolError
 from agentgym.messages import Action, Message
 from agentgym.tasks import Task, TaskSuite
 from agentgym.tool_calls import TagToolCalls
@@ -101,6 +101,8 @@ class SqlEnv(ToolEnv):
         assert self.task is not None
         ev = await evaluate_sql(self.executor, self._instances(self.task), self.task.data["gold_sql"], query,
                                 timeout_s=max(self.query_timeout_s, 5.0))
+        if ev.gold_errors:  # our data or machinery failed, not the agent: never score it
+            raise InfrastructureError("; ".join(ev.gold_errors))
         self.history.append({"tool": "submit_sql", "query": query, "ok": ev.test_suite_match})
         if ev.test_suite_match:
             text = "Correct: your query's result matches the expected answer."

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentgym.errors import InfrastructureError
+
 __all__ = ["QueryResult", "SqlExecutor", "shared_executor", "close_shared_executor", "WORKER_PATH"]
 
 log = logging.getLogger(__name__)
@@ -290,9 +292,8 @@ class SqlExecutor:
         try:
             await asyncio.wait_for(sem.acquire(), self.acquire_timeout_s)
         except asyncio.TimeoutError:
-            return _error_result(
-                f"the SQL executor is overloaded: no worker became free within {self.acquire_timeout_s:g} s", t0
-            )
+            raise InfrastructureError(
+                f"the SQL executor is overloaded: no worker became free within {self.acquire_timeout_s:g} s")
         slot: _Worker | None = self._idle.pop() if self._idle else None
         try:
             for attempt in range(2):
@@ -301,12 +302,12 @@ class SqlExecutor:
                     slot = None
                 if slot is None:
                     if self._closed:
-                        return _error_result("the SQL executor was closed", t0)
+                        raise InfrastructureError("the SQL executor was closed")
                     try:
                         slot = await self._spawn()
                     except (OSError, asyncio.TimeoutError) as exc:
                         log.error("cannot start sql worker: %r", exc)
-                        return _error_result(f"internal error: cannot start the SQL worker ({exc!r})", t0)
+                        raise InfrastructureError(f"cannot start the SQL worker ({exc!r})") from exc
                 try:
                     resp = await slot.request(dict(payload), timeout_s + self.grace_s)
                 except asyncio.TimeoutError:
@@ -359,6 +360,7 @@ class SqlExecutor:
 
         Never raises for query problems: errors (write attempts, deadline, memory, syntax, ...) come back as
         ``QueryResult.error``.  Rows beyond ``max_rows`` / ``max_bytes`` are dropped and ``truncated`` is set.
+        Raises ``InfrastructureError`` when the executor itself cannot serve (closed, overloaded, no worker).
         """
         payload = {
             "op": "execute",

@@ -77,5 +77,5 @@ def load_world(root: Path | None = None) -> SqlWorld:
                     tasks.append(Task(kind="sql", family=name, template=q.template, params=q.params,
                                       data={"question": q.question, "gold_sql": q.gold_sql, "evidence": q.evidence},
                                       group=split_group(name, q.template, q.params), difficulty=q.difficulty))
-            _WORLDS[key] = SqlWorld(TaskSuite(SUITE_NAME, SUITE_VERSION, tasks, SPLIT_RULE), databases, schemas)
+            _WORLDS[key] = SqlWorld(TaskSuite(SUITE_NAME, SUITE_VERSION, tasks, SPLIT_RULE, pinned_path=MANIFEST), databases, schemas)
         return _WORLDS[key]
