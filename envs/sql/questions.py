@@ -1365,17 +1365,21 @@ def hardness(sql: str) -> str:
     return "extra"
 
 
-def _structure(obj: Any) -> Any:
+def _structure(obj: Any, exclude: frozenset[str]) -> Any:
     if isinstance(obj, dict):
-        return {k: _structure(v) for k, v in sorted(obj.items()) if k not in _LITERAL_KEYS}
+        return {k: _structure(v, exclude) for k, v in sorted(obj.items()) if k not in exclude}
     if isinstance(obj, list):
-        return [_structure(v) for v in obj]
+        return [_structure(v, exclude) for v in obj]
     return obj
 
 
-def group_key(family: str, template: str, params: dict) -> str:
-    """Near-duplicate key: family, template and structural slots (tables, columns, ops), never literal values."""
-    return f"{family}/{template}/" + json.dumps(_structure(params), sort_keys=True, separators=(",", ":"))
+def group_key(family: str, template: str, params: dict, exclude: frozenset[str] = _LITERAL_KEYS) -> str:
+    """Near-duplicate key: family, template and the params' structure without the `exclude` keys.
+
+    By default only literal values are excluded (tables, columns and operators stay); callers that want coarser
+    groups pass a larger `exclude` set.
+    """
+    return f"{family}/{template}/" + json.dumps(_structure(params, exclude), sort_keys=True, separators=(",", ":"))
 
 
 def build_question(family: str, template: str, params: dict) -> SqlQuestion:

@@ -16,9 +16,8 @@ from typing import Any
 from agentgym.cache import cache_dir
 from agentgym.envs.sql.database import ensure_databases, stable_seed
 from agentgym.envs.sql.prompting import schema_description
-from agentgym.envs.sql.questions import generate_questions
+from agentgym.envs.sql.questions import generate_questions, group_key
 from agentgym.envs.sql.schemas import FAMILIES, ddl
-from agentgym.jsonutil import canonical_json
 from agentgym.tasks import SplitRule, Task, TaskSuite
 
 SUITE_NAME = "sql-v0"
@@ -46,15 +45,7 @@ _WITHIN_GROUP_KEYS = frozenset({"val", "n", "k", "phr", "op", "dir", "agg", "mod
 
 def split_group(family: str, template: str, params: Mapping[str, Any]) -> str:
     """The near-duplicate group of a question: its skeleton without literals, operators or projections."""
-
-    def skeleton(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: skeleton(v) for k, v in sorted(value.items()) if k not in _WITHIN_GROUP_KEYS}
-        if isinstance(value, list):
-            return [skeleton(v) for v in value]
-        return value
-
-    return f"{family}/{template}/{canonical_json(skeleton(params))}"
+    return group_key(family, template, dict(params), exclude=_WITHIN_GROUP_KEYS)
 
 
 _LOCK = threading.Lock()
