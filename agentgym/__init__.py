@@ -4,6 +4,7 @@ from agentgym.env import AsyncEnv, EnvSnapshot, SupportsOracle, SupportsSnapshot
 from agentgym.errors import (
     ActionParseError,
     AgentGymError,
+    DatasetError,
     InfrastructureError,
     MissingExtraError,
     PolicyError,
@@ -22,7 +23,7 @@ from agentgym.tools import Tool, tool
 __version__ = "0.1.0"
 
 __all__ = [
-    "Action", "ActionParseError", "AgentGymError", "AsyncEnv", "EnvSnapshot", "EnvSpec", "InfrastructureError",
+    "Action", "ActionParseError", "AgentGymError", "DatasetError", "AsyncEnv", "EnvSnapshot", "EnvSpec", "InfrastructureError",
     "Manifest", "Message", "MissingExtraError", "Outcome", "PolicyError", "SplitLeakError", "SplitRule",
     "SupportsOracle", "SupportsSnapshot", "TagToolCalls", "Task", "TaskSuite", "Tool", "ToolCall", "ToolEnv",
     "ToolError", "ToolOutput", "UnknownEnvError", "UnknownTaskError", "load_plugins", "make", "register",

@@ -38,6 +38,10 @@ class MissingExtraError(AgentGymError, ImportError):
     """An optional dependency is missing; the message names the `pip install 'agentgym[extra]'` that provides it."""
 
 
+class DatasetError(AgentGymError):
+    """A user-supplied dataset is malformed; the message names the file, the entry and the field."""
+
+
 class SplitLeakError(AgentGymError):
     """A benchmark was asked to evaluate on a split that the policy was trained on (or on the train split)."""
 

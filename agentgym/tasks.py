@@ -92,10 +92,10 @@ class Manifest:
 
 
 class TaskSuite:
-    """A versioned collection of tasks with a split rule; tasks are listed in id order, so manifests are stable."""
+    """A versioned collection of tasks with a split rule (or fixed splits); listed in id order, so manifests are stable."""
 
     def __init__(self, name: str, version: str, tasks: Iterable[Task], rule: SplitRule,
-                 pinned_path: str | Path | None = None):
+                 pinned_path: str | Path | None = None, fixed_splits: Mapping[str, str] | None = None):
         self.name = name
         self.version = version
         self.rule = rule
@@ -105,7 +105,11 @@ class TaskSuite:
             if task.id in self._tasks:
                 raise ValueError(f"duplicate task {task.id} in suite {name}: {task.canonical()}")
             self._tasks[task.id] = task
-        self._split: dict[str, tuple[str, str | None]] = {tid: rule.assign(t) for tid, t in self._tasks.items()}
+        # Datasets that ship their own splits (Spider, BIRD, ...) pass them as fixed_splits (task id -> split).
+        self._split: dict[str, tuple[str, str | None]] = {
+            tid: ((fixed_splits[tid], None if fixed_splits[tid] == "train" else "dataset")
+                  if fixed_splits is not None else rule.assign(t))
+            for tid, t in self._tasks.items()}
 
     def __len__(self) -> int:
         return len(self._tasks)

@@ -38,6 +38,8 @@ class SqlEnv(ToolEnv):
     max_turns = 5
     tool_parsers = ("openai", "hermes", SQL_TAGS)
     options_help = {
+        "dataset": "generated (default) | spider | bird: which task suite to serve",
+        "path": "directory of a Spider or BIRD dataset on disk (with dataset=spider|bird)",
         "split": "task split to draw from: train | dev | test (default train)",
         "max_turns": "turn budget (default 5)",
         "query_timeout_s": "deadline of one query in seconds (default 2.0)",
@@ -45,9 +47,11 @@ class SqlEnv(ToolEnv):
         "tool_parsers": "accepted tool-call formats (default: openai, hermes, sql-tags)",
     }
 
-    def __init__(self, *, query_timeout_s: float = 2.0, display_rows: int = 50,
-                 executor: SqlExecutor | None = None, **kwargs: Any):
+    def __init__(self, *, dataset: str = "generated", path: str | None = None, query_timeout_s: float = 2.0,
+                 display_rows: int = 50, executor: SqlExecutor | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self.dataset = dataset
+        self.path = path
         self.query_timeout_s = query_timeout_s
         self.display_rows = display_rows
         self._executor = executor
@@ -57,7 +61,7 @@ class SqlEnv(ToolEnv):
     # --- suite and episode ------------------------------------------------------------------------
 
     def load_suite(self) -> TaskSuite:
-        self._world = load_world()
+        self._world = load_world(self.dataset, self.path)
         return self._world.suite
 
     @property
@@ -138,14 +142,17 @@ class SqlEnv(ToolEnv):
 
     def sample_action(self, rng: np.random.Generator) -> Action:
         """A random but well-formed query over the current schema, in a random tool-call format."""
-        family = FAMILIES[self.task.family] if self.task else list(FAMILIES.values())[int(rng.integers(len(FAMILIES)))]
-        table = family.tables[int(rng.integers(len(family.tables)))]
-        cols = [c.name for c in table.columns]
+        if self.task is not None:
+            tables = self.world.tables[self.task.family]
+        else:  # before the first reset: any generated family
+            family = list(FAMILIES.values())[int(rng.integers(len(FAMILIES)))]
+            tables = [(t.name, [c.name for c in t.columns]) for t in family.tables]
+        table, cols = tables[int(rng.integers(len(tables)))]
         chosen = [cols[i] for i in sorted(set(rng.integers(len(cols), size=int(rng.integers(1, 3)))))]
-        select = ", ".join(chosen) if rng.random() < 0.7 else f"COUNT({chosen[0]})"
-        query = f"SELECT {select} FROM {table.name}"
+        select = ", ".join(f'"{c}"' for c in chosen) if rng.random() < 0.7 else f'COUNT("{chosen[0]}")'
+        query = f'SELECT {select} FROM "{table}"'
         if rng.random() < 0.5:
-            query += f" WHERE {cols[int(rng.integers(len(cols)))]} > {int(rng.integers(0, 100))}"
+            query += f' WHERE "{cols[int(rng.integers(len(cols)))]}" > {int(rng.integers(0, 100))}'
         if rng.random() < 0.3:
             query += f" LIMIT {int(rng.integers(1, 20))}"
         tool_name = "submit_sql" if rng.random() < 0.5 else "execute_sql"

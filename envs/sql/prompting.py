@@ -54,12 +54,35 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, trunc
     return "\n".join(lines)
 
 
+def sqlite_ddl(db_path: Path) -> str:
+    """The CREATE statements of a database's tables, as stored in sqlite_master."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT sql FROM sqlite_master WHERE type='table' AND sql IS NOT NULL "
+                           "AND name NOT LIKE 'sqlite_%' ORDER BY rowid").fetchall()
+    finally:
+        con.close()
+    return "\n\n".join(r[0].strip() + ";" for r in rows)
+
+
+def table_columns(db_path: Path) -> list[tuple[str, list[str]]]:
+    """(table, [columns]) of every table, for the random policy's queries."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+        return [(t, [r[1] for r in con.execute(f'PRAGMA table_info("{t}")')]) for t in tables]
+    finally:
+        con.close()
+
+
 def schema_description(db_path: Path, ddl: str) -> str:
     """DDL plus a few sample rows of every table (read from the first database instance)."""
     parts = ["Database schema (SQLite):", ddl.strip(), "", f"Sample rows ({SAMPLE_ROWS} per table):"]
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY rowid")]
+        tables = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
         for table in tables:
             cur = con.execute(f'SELECT * FROM "{table}" LIMIT {SAMPLE_ROWS}')
             cols = [d[0] for d in cur.description]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.cache import cache_dir
+from agentgym.errors import DatasetError
 from agentgym.envs.sql.database import ensure_databases, stable_seed
 from agentgym.envs.sql.prompting import schema_description
 from agentgym.envs.sql.questions import generate_questions, group_key
@@ -33,8 +34,9 @@ class SqlWorld:
     """Everything episodes share: the suite, each family's database instances and schema description."""
 
     suite: TaskSuite
-    databases: dict[str, list[Path]]
-    schemas: dict[str, str]
+    databases: dict[str, list[Path]]               # family (or db_id) -> instances, the first shown to the agent
+    schemas: dict[str, str]                        # family -> DDL plus sample rows
+    tables: dict[str, list[tuple[str, list[str]]]]  # family -> (table, columns), for random queries
 
 
 # Keys of question params that vary *within* a near-duplicate group: literals, comparison operators,
@@ -49,24 +51,41 @@ def split_group(family: str, template: str, params: Mapping[str, Any]) -> str:
 
 
 _LOCK = threading.Lock()
-_WORLDS: dict[str, SqlWorld] = {}
+_WORLDS: dict[tuple[str, str], SqlWorld] = {}
 
 
-def load_world(root: Path | None = None) -> SqlWorld:
-    """Build (once per process and cache dir) the databases, questions and suite; thread-safe."""
-    root = root or cache_dir("sql", SUITE_VERSION)
-    key = str(root)
+def load_world(dataset: str = "generated", path: str | Path | None = None) -> SqlWorld:
+    """The generated suite (default), or a user dataset ("spider", "bird") at `path`; built once per process."""
+    if dataset == "generated":
+        root = Path(path) if path else cache_dir("sql", SUITE_VERSION)
+        key = ("generated", str(root))
+        builder = lambda: _generated_world(root)  # noqa: E731
+    else:
+        from agentgym.envs.sql.datasets import LOADERS
+
+        if dataset not in LOADERS:
+            raise DatasetError(f"unknown SQL dataset {dataset!r}; expected 'generated' or one of {sorted(LOADERS)}")
+        if path is None:
+            raise DatasetError(f"dataset {dataset!r} needs path=DIR pointing at the files on disk")
+        key = (dataset, str(Path(path).resolve()))
+        builder = lambda: LOADERS[dataset](Path(path))  # noqa: E731
     with _LOCK:
         if key not in _WORLDS:
-            databases = ensure_databases(root)
-            tasks: list[Task] = []
-            schemas: dict[str, str] = {}
-            for name, family in FAMILIES.items():
-                schemas[name] = schema_description(databases[name][0], ddl(family))
-                for q in generate_questions(name, databases[name], seed=stable_seed(SUITE_NAME, name),
-                                            count=QUESTIONS_PER_FAMILY):
-                    tasks.append(Task(kind="sql", family=name, template=q.template, params=q.params,
-                                      data={"question": q.question, "gold_sql": q.gold_sql, "evidence": q.evidence},
-                                      group=split_group(name, q.template, q.params), difficulty=q.difficulty))
-            _WORLDS[key] = SqlWorld(TaskSuite(SUITE_NAME, SUITE_VERSION, tasks, SPLIT_RULE, pinned_path=MANIFEST), databases, schemas)
+            _WORLDS[key] = builder()
         return _WORLDS[key]
+
+
+def _generated_world(root: Path) -> SqlWorld:
+    databases = ensure_databases(root)
+    tasks: list[Task] = []
+    schemas: dict[str, str] = {}
+    tables: dict[str, list[tuple[str, list[str]]]] = {}
+    for name, family in FAMILIES.items():
+        schemas[name] = schema_description(databases[name][0], ddl(family))
+        tables[name] = [(t.name, [c.name for c in t.columns]) for t in family.tables]
+        for q in generate_questions(name, databases[name], seed=stable_seed(SUITE_NAME, name), count=QUESTIONS_PER_FAMILY):
+            tasks.append(Task(kind="sql", family=name, template=q.template, params=q.params,
+                              data={"question": q.question, "gold_sql": q.gold_sql, "evidence": q.evidence},
+                              group=split_group(name, q.template, q.params), difficulty=q.difficulty))
+    suite = TaskSuite(SUITE_NAME, SUITE_VERSION, tasks, SPLIT_RULE, pinned_path=MANIFEST)
+    return SqlWorld(suite, databases, schemas, tables)
