@@ -43,6 +43,8 @@ demo: install
 bench: install
 	$(PY) bench/sql_env_latency.py
 	$(PY) bench/rollout_overlap.py
+	$(PY) bench/web_latency.py
+	$(PY) bench/web_soak.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -44,6 +44,19 @@ def _literal(node: ast.AST) -> Any:
     raise ValueError(f"{type(node).__name__} is not a literal")
 
 
+def _in_comment(text: str, pos: int) -> bool:
+    """Whether `pos` is inside a '#' comment of its line (quotes before it taken into account)."""
+    quote: str | None = None
+    for ch in text[text.rfind("\n", 0, pos) + 1:pos]:
+        if quote is not None:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            return True
+    return False
+
+
 def _call_end(text: str, open_paren: int) -> int | None:
     """Index just past the parenthesis closing the one at `open_paren`, skipping string literals; None if unclosed."""
     depth = 0
@@ -108,7 +121,7 @@ class PythonCalls:
             m = _NAME.search(text, pos)
             if m is None:
                 return spans
-            if m.group(1) not in self.signatures:
+            if m.group(1) not in self.signatures or _in_comment(text, m.start()):
                 pos = m.end()
                 continue
             end = _call_end(text, m.end() - 1)

@@ -61,7 +61,9 @@ class ToolEnv(AsyncEnv):
     env_id: ClassVar[str] = "agentgym/unnamed-v0"
 
     def __init__(self, *, split: str = "train", max_turns: int | None = None,
-                 tool_parsers: Sequence[str | ToolCallParser] | None = None, tool_timeout_s: float | None = None):
+                 tool_parsers: Sequence[str | ToolCallParser] | None = None, tool_timeout_s: float | None = None,
+                 offered_tools: Sequence[str] | None = None):
+        """``offered_tools`` restricts the declared tools to a named subset (e.g. a benchmark's action set)."""
         self.split = split
         if max_turns is not None:
             if max_turns < 1:
@@ -80,6 +82,12 @@ class ToolEnv(AsyncEnv):
                 if spec is not None:
                     self._tool_specs[spec.name] = spec
                     self._tool_methods[spec.name] = attr
+        if offered_tools is not None:
+            unknown = set(offered_tools) - set(self._tool_specs)
+            if unknown:
+                raise ValueError(f"{type(self).__name__} has no tools named {sorted(unknown)}")
+            self._tool_specs = {n: s for n, s in self._tool_specs.items() if n in offered_tools}
+            self._tool_methods = {n: m for n, m in self._tool_methods.items() if n in offered_tools}
         if not self._tool_specs:
             raise TypeError(f"{type(self).__name__} declares no @tool handlers")
         self.tools = [spec.schema() for spec in self._tool_specs.values()]
