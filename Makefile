@@ -43,6 +43,7 @@ demo: install
 bench: install
 	$(PY) bench/sql_env_latency.py
 	$(PY) bench/rollout_overlap.py
+	$(PY) bench/code_sandbox.py
 	$(PY) bench/web_latency.py
 	$(PY) bench/web_soak.py
 

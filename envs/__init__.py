@@ -22,5 +22,8 @@ def register_builtin_envs() -> None:
     register("agentgym/web-miniwob-v0", "agentgym.envs.web.miniwob:MiniWobEnv",
              description="MiniWoB++ tasks in a real Chromium with BrowserGym observations and actions.",
              source="agentgym")
+    register("agentgym/gui-phone-v0", "agentgym.envs.gui.env:PhoneEnv",
+             description="Device control from screenshots on a simulated phone (PhoneOS in Chromium); "
+                         "AndroidWorld actions, state-checked success.", source="agentgym")
     register("agentgym/web-shop-v0", "agentgym.envs.web.shop:ShopEnv",
              description="A generated WebShop-like store served in-process; WebShop's reward.", source="agentgym")

@@ -1,0 +1,99 @@
+"""The code task suites, built once per process (thread-safe): generated ``code-v0`` and HumanEval.
+
+code-v0 splits: OOD test = the ``grids`` and ``formatting`` families, OOD dev = ``geometry``; the rest is a hash
+split over the template (every variant of a template shares a near-duplicate group, so two tasks that differ
+only in a constant never straddle train and test). With 21 templates outside the OOD families, the IID shares
+are 30% test / 10% dev of the hash space, which lands 4 templates in test and 1 in dev. HumanEval is
+evaluation-only: every task is in ``test``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+from agentgym.envs.code.families import TEMPLATES, Template, reference_function, reference_source
+from agentgym.envs.code.grading import GradingSpec, TestCase
+from agentgym.jsonutil import sha256_hex, to_jsonable
+from agentgym.tasks import SplitRule, Task, TaskSuite
+
+SUITE_NAME = "code-v0"
+SUITE_VERSION = "v0"
+HUMANEVAL_SUITE = "code-humaneval-v0"
+MANIFESTS = Path(__file__).with_name("manifests")
+SPLIT_RULE = SplitRule(ood_test_families=frozenset({"grids", "formatting"}), ood_dev_families=frozenset({"geometry"}),
+                       iid_test_percent=30, iid_dev_percent=10)
+PUBLIC_TESTS = 3
+RANDOM_HIDDEN_TESTS = 12
+
+
+def grading_spec(task: Task) -> GradingSpec:
+    """How a task of either suite is graded."""
+    d = task.data
+    return GradingSpec(mode=d["mode"], entry=d["entry"], float_tol=d.get("float_tol"),
+                       per_test_timeout_s=d.get("per_test_timeout_s", 2.0), prelude=d.get("prelude", ""),
+                       candidate=d.get("candidate", "candidate"))
+
+
+def task_tests(task: Task, which: str) -> list[TestCase]:
+    """The task's ``public`` or ``hidden`` tests."""
+    return [TestCase.from_json(t) for t in task.data[which]]
+
+
+def _cases(template: Template, params: dict[str, Any], inputs: list[Any]) -> list[dict[str, Any]]:
+    fn = reference_function(template, params)
+    out, seen = [], set()
+    for value in inputs:
+        key = json.dumps(value, sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        if template.mode == "stdio":
+            out.append({"stdin": value, "expected": fn(value)})
+        else:
+            expected = json.loads(json.dumps(fn(*copy.deepcopy(value))))  # the wire's JSON types
+            out.append({"args": value, "expected": expected})
+    return out
+
+
+def generated_task(template: Template, variant: int) -> Task:
+    """One (template, variant) task with its public and hidden tests."""
+    constants = template.variants[variant]
+    params = {"variant": variant, "constants": to_jsonable(dict(constants))}
+    task = Task(kind="code", family=template.family, template=template.name, params=params)
+    rng = random.Random(int(sha256_hex(task.id)[:12], 16))
+    public = [template.gen(rng, constants) for _ in range(PUBLIC_TESTS)]
+    hidden = [template.gen(rng, constants) for _ in range(RANDOM_HIDDEN_TESTS)] + list(template.edges(constants))
+    data = {"question": template.render(template.spec, constants), "signature": template.signature,
+            "entry": template.entry, "mode": template.mode, "float_tol": template.float_tol,
+            "public": _cases(template, constants, public), "hidden": _cases(template, constants, hidden),
+            "reference": reference_source(template, constants)}
+    return Task(kind="code", family=template.family, template=template.name, params=params, data=data,
+                group=f"{template.family}/{template.name}", difficulty=template.difficulty)
+
+
+_LOCK = threading.Lock()
+_SUITES: dict[str, TaskSuite] = {}
+
+
+def load_code_suite() -> TaskSuite:
+    """The generated suite (cached process-wide)."""
+    with _LOCK:
+        if SUITE_NAME not in _SUITES:
+            tasks = [generated_task(t, v) for t in TEMPLATES for v in range(len(t.variants))]
+            _SUITES[SUITE_NAME] = TaskSuite(SUITE_NAME, SUITE_VERSION, tasks, SPLIT_RULE)
+        return _SUITES[SUITE_NAME]
+
+
+def load_humaneval_suite() -> TaskSuite:
+    """HumanEval's 164 problems, all in the test split (cached process-wide)."""
+    from agentgym.envs.code.humaneval import HUMANEVAL_RULE, humaneval_tasks
+
+    with _LOCK:
+        if HUMANEVAL_SUITE not in _SUITES:
+            _SUITES[HUMANEVAL_SUITE] = TaskSuite(HUMANEVAL_SUITE, SUITE_VERSION, humaneval_tasks(), HUMANEVAL_RULE)
+        return _SUITES[HUMANEVAL_SUITE]

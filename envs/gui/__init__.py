@@ -1,0 +1,1 @@
+"""The GUI environment: device control from screenshots on a simulated phone rendered in Chromium."""
