@@ -44,6 +44,7 @@ bench: install
 	$(PY) bench/sql_env_latency.py
 	$(PY) bench/rollout_overlap.py
 	$(PY) bench/code_sandbox.py
+	$(PY) bench/search_retrieval.py
 	$(PY) bench/web_latency.py
 	$(PY) bench/web_soak.py
 

@@ -50,7 +50,8 @@ class ToolEnv(AsyncEnv):
       agent's mistakes; any other exception is an infrastructure failure);
     - ``load_suite()`` -> ``TaskSuite``;
     - ``begin_episode(task)`` -> the first messages (system prompt, task statement);
-    - optionally ``budget_outcome()`` (when turns run out), ``end_episode()``, ``sample_action(rng)``.
+    - optionally ``budget_outcome()`` (when turns run out), ``end_episode()``, ``sample_action(rng)``,
+      ``no_call_message()`` and ``extra_info()``.
     """
 
     max_turns: int = 5
@@ -182,8 +183,13 @@ class ToolEnv(AsyncEnv):
             "tool_errors": self.tool_errors,
             "tool_calls": self.tool_calls,
         }
+        info.update(self.extra_info())
         info.update(extra)
         return info
+
+    def extra_info(self) -> dict[str, Any]:
+        """Env-specific entries added to every info dict (override; keep them deterministic)."""
+        return {}
 
     async def astep(self, action: Action) -> StepReturn:
         if self._done or self.task is None:
@@ -199,7 +205,7 @@ class ToolEnv(AsyncEnv):
         renderer: ToolCallParser = self._parsers[0]
 
         if parsed is None:
-            results.append(ToolResult(None, self._no_call_message(), True))
+            results.append(ToolResult(None, self.no_call_message(), True))
         else:
             renderer = next((p for p in self._parsers if p.name == parsed.format), renderer)
             results.extend(parsed.errors)
@@ -253,7 +259,8 @@ class ToolEnv(AsyncEnv):
         obs = observation(messages, turns_left=self.max_turns - self.turn)
         return obs, float(reward), terminated, truncated, self._info(**extra)
 
-    def _no_call_message(self) -> str:
+    def no_call_message(self) -> str:
+        """What the agent is told when its message has no tool call (override for a protocol's own wording)."""
         names = ", ".join(self._tool_specs)
         return (f"No tool call found in your message. Call one of: {names} "
                 f"(formats accepted: {', '.join(p.name for p in self._parsers)}).")

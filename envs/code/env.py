@@ -4,7 +4,8 @@ Tools: ``run_python(code)`` runs code in the episode's persistent sandboxed inte
 ``run_tests(code)`` grades a complete solution on the public examples; ``submit_code(code)`` grades it on the
 hidden tests in a fresh sandbox process and ends the episode. Tags ``<execute>`` and ``<submit>`` do the same.
 Reward 1.0 when every hidden test passes; ``reward_components`` has ``frac_passed`` and ``info["test_results"]``
-the per-test verdicts. ``info["sandbox"]`` names the sandbox backend in use.
+the per-test verdicts. ``info["sandbox"]`` names the sandbox backend in use. ``dataset=`` with ``path=`` serves a
+HumanEval, MBPP or LiveCodeBench dataset on disk instead of the generated tasks (``datasets.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from agentgym.envs.code.grading import GradeReport, grade
 from agentgym.envs.code.prompting import SYSTEM_PROMPT, clean_code, format_execution, format_report, task_prompt
 from agentgym.envs.code.sandbox.backends import backend_class, resolve_backend
 from agentgym.envs.code.sandbox.base import Sandbox, SandboxLimits
-from agentgym.envs.code.suite import grading_spec, load_code_suite, load_humaneval_suite, task_tests
-from agentgym.errors import SplitLeakError, ToolError
+from agentgym.envs.code.suite import (graded_source, grading_spec, load_code_suite, load_dataset_suite,
+                                      load_humaneval_suite, task_tests)
+from agentgym.errors import DatasetError, SplitLeakError, ToolError
 from agentgym.messages import Action, Message
 from agentgym.tasks import Task, TaskSuite
 from agentgym.tool_calls import TagToolCalls
@@ -43,7 +45,10 @@ class CodeEnv(ToolEnv):
     tool_parsers = ("openai", "hermes", CODE_TAGS)
     tool_timeout_s = 180.0
     options_help = {
-        "split": "task split to draw from: train | dev | test (default train)",
+        "dataset": "generated (default) | humaneval | mbpp | livecodebench: which task suite to serve",
+        "path": "a dataset file (.json, .jsonl, .gz) or a folder of them (with dataset=humaneval|mbpp|livecodebench)",
+        "split": "task split to draw from: train | dev | test (default train; test for a dataset, and a dataset "
+                 "without train tasks refuses train)",
         "max_turns": "turn budget (default 8)",
         "sandbox": "sandbox backend: auto | bwrap | fallback | e2b (default auto: e2b if E2B_API_KEY is set, "
                    "else bwrap, else the weaker fallback with a warning)",
@@ -51,9 +56,14 @@ class CodeEnv(ToolEnv):
         "output_chars": "characters of tool output shown to the agent (default 4000)",
     }
 
-    def __init__(self, *, sandbox: str = "auto", cell_timeout_s: float = 10.0, output_chars: int = 4000,
+    def __init__(self, *, dataset: str = "generated", path: str | None = None, split: str | None = None,
+                 sandbox: str = "auto", cell_timeout_s: float = 10.0, output_chars: int = 4000,
                  limits: SandboxLimits | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
+        if dataset == "generated" and path is not None:
+            raise DatasetError("path= needs dataset=humaneval|mbpp|livecodebench (the generated tasks need no files)")
+        super().__init__(split=split or ("train" if dataset == "generated" else "test"), **kwargs)
+        self.dataset = dataset
+        self.path = path
         self.backend = resolve_backend(sandbox)
         self.cell_timeout_s = cell_timeout_s
         self.output_chars = output_chars
@@ -65,7 +75,21 @@ class CodeEnv(ToolEnv):
     # --- suite and episode ------------------------------------------------------------------------
 
     def load_suite(self) -> TaskSuite:
-        return load_code_suite()
+        if self.dataset == "generated":
+            return load_code_suite()
+        suite = load_dataset_suite(self.dataset, self.path)
+        self._refuse_training(suite, self.split)
+        return suite
+
+    def _refuse_training(self, suite: TaskSuite, split: str) -> None:
+        if split == "train" and not suite.tasks("train"):
+            raise SplitLeakError(f"the {self.dataset} dataset at {self.path} has no train split, so it is "
+                                 "evaluation-only and must never be trained on; give its files a train split")
+
+    def _choose_task(self, options: Any) -> Task:
+        if self.dataset != "generated" and options and "split" in options:
+            self._refuse_training(self.suite, options["split"])
+        return super()._choose_task(options)
 
     async def begin_episode(self, task: Task) -> list[Message]:
         await self._drop_sandbox()
@@ -124,7 +148,8 @@ class CodeEnv(ToolEnv):
         public = task_tests(self.task, "public")
         if not public:
             raise ToolError("this task has no public tests; its statement's examples are all there is")
-        report = await grade(clean_code(code), grading_spec(self.task), public, backend=self.backend)
+        report = await grade(graded_source(self.task, clean_code(code)), grading_spec(self.task), public,
+                             backend=self.backend)
         return format_report(report, public, self.output_chars)
 
     @tool("Submit your complete solution: it is graded on hidden tests and the episode ends.",
@@ -132,7 +157,8 @@ class CodeEnv(ToolEnv):
     async def submit_code(self, code: str) -> ToolOutput:
         assert self.task is not None
         hidden = task_tests(self.task, "hidden")
-        report = await grade(clean_code(code), grading_spec(self.task), hidden, backend=self.backend)
+        report = await grade(graded_source(self.task, clean_code(code)), grading_spec(self.task), hidden,
+                             backend=self.backend)
         self.last_grade = report
         verdict = "All hidden tests passed." if report.all_passed else "Not all hidden tests passed."
         text = f"{verdict}\n{format_report(report, None, self.output_chars)}"
@@ -143,8 +169,8 @@ class CodeEnv(ToolEnv):
     # --- capabilities -----------------------------------------------------------------------------
 
     async def oracle_action(self) -> Action | None:
-        """Submit the reference solution."""
-        if self.task is None:
+        """Submit the reference solution (None for a dataset problem that ships no solution)."""
+        if self.task is None or self.task.data.get("reference") is None:
             return None
         return {"role": "assistant", "content": None, "tool_calls": [{
             "id": "oracle", "type": "function",
@@ -189,8 +215,13 @@ class HumanEvalEnv(CodeEnv):
     asking for any other split raises SplitLeakError (public data; assume it is in every model's training set)."""
 
     env_id = "agentgym/code-humaneval-v0"
+    options_help = {"split": "test, the only split (evaluation-only)",
+                    **{k: v for k, v in CodeEnv.options_help.items() if k not in ("dataset", "path", "split")}}
 
     def __init__(self, *, split: str = "test", **kwargs: Any):
+        if kwargs.get("dataset", "generated") != "generated" or kwargs.get("path") is not None:
+            raise DatasetError(f"{self.env_id} serves the installed HumanEval; for a dataset on disk use "
+                               "agentgym/code-v0 with dataset= and path=")
         if split != "test":
             raise SplitLeakError(f"{self.env_id} is evaluation-only: it has no {split!r} split and must never be "
                                  "trained on; use agentgym/code-v0 for training")

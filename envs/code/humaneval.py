@@ -53,13 +53,6 @@ def split_check(test_code: str) -> tuple[str, str, list[str]]:
 
 def humaneval_tasks() -> list[Task]:
     """One Task per problem; ``data`` holds the prompt, the split tests and the canonical solution."""
-    tasks = []
-    for problem in read_problems():
-        prelude, candidate, tests = split_check(problem["test"])
-        data = {"question": problem["prompt"], "entry": problem["entry_point"], "mode": "script", "signature": "",
-                "prelude": prelude, "candidate": candidate, "per_test_timeout_s": PER_TEST_TIMEOUT_S,
-                "public": [], "hidden": [{"src": src} for src in tests],
-                "reference": problem["prompt"] + problem["canonical_solution"]}
-        tasks.append(Task(kind="code", family=FAMILY, template=problem["task_id"], params={"task_id": problem["task_id"]},
-                          data=data, group=problem["task_id"]))
-    return tasks
+    from agentgym.envs.code.datasets import humaneval_task  # one reader for the bundled and user files
+
+    return [humaneval_task(p, f"HumanEval.jsonl.gz: line {i + 1}") for i, p in enumerate(read_problems())]

@@ -1,10 +1,10 @@
-"""The code task suites, built once per process (thread-safe): generated ``code-v0`` and HumanEval.
+"""The code task suites, built once per process (thread-safe): generated ``code-v0``, HumanEval, user datasets.
 
 code-v0 splits: OOD test = the ``grids`` and ``formatting`` families, OOD dev = ``geometry``; the rest is a hash
 split over the template (every variant of a template shares a near-duplicate group, so two tasks that differ
 only in a constant never straddle train and test). With 21 templates outside the OOD families, the IID shares
 are 30% test / 10% dev of the hash space, which lands 4 templates in test and 1 in dev. HumanEval is
-evaluation-only: every task is in ``test``.
+evaluation-only: every task is in ``test``. User datasets keep their own splits (``datasets.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from agentgym.envs.code.families import TEMPLATES, Template, reference_function, reference_source
 from agentgym.envs.code.grading import GradingSpec, TestCase
+from agentgym.errors import DatasetError
 from agentgym.jsonutil import sha256_hex, to_jsonable
 from agentgym.tasks import SplitRule, Task, TaskSuite
 
@@ -37,6 +38,17 @@ def grading_spec(task: Task) -> GradingSpec:
     return GradingSpec(mode=d["mode"], entry=d["entry"], float_tol=d.get("float_tol"),
                        per_test_timeout_s=d.get("per_test_timeout_s", 2.0), prelude=d.get("prelude", ""),
                        candidate=d.get("candidate", "candidate"))
+
+
+def graded_source(task: Task, code: str) -> str:
+    """The program that is graded: the submission between the task's prefix and suffix (LiveCodeBench's imports
+    and its ``Solution().func_name`` adapter; empty for other tasks). ``from __future__`` lines stay first."""
+    prefix, lines = task.data.get("prefix", ""), code.splitlines(keepends=True)
+    future = [line for line in lines if line.startswith("from __future__")]
+    if prefix and future:
+        prefix = "".join(line.rstrip("\n") + "\n" for line in future) + prefix
+        code = "".join(line for line in lines if not line.startswith("from __future__"))
+    return prefix + code + task.data.get("suffix", "")
 
 
 def task_tests(task: Task, which: str) -> list[TestCase]:
@@ -87,6 +99,19 @@ def load_code_suite() -> TaskSuite:
             tasks = [generated_task(t, v) for t in TEMPLATES for v in range(len(t.variants))]
             _SUITES[SUITE_NAME] = TaskSuite(SUITE_NAME, SUITE_VERSION, tasks, SPLIT_RULE)
         return _SUITES[SUITE_NAME]
+
+
+def load_dataset_suite(dataset: str, path: str | Path | None) -> TaskSuite:
+    """A user dataset ("humaneval", "mbpp", "livecodebench") at `path`, built once per process per dataset and path."""
+    from agentgym.envs.code.datasets import load_dataset
+
+    if path is None:
+        raise DatasetError(f"dataset {dataset!r} needs path=FILE_OR_DIR pointing at the files on disk")
+    key = f"{dataset}:{Path(path).resolve()}"
+    with _LOCK:
+        if key not in _SUITES:
+            _SUITES[key] = load_dataset(dataset, path)
+        return _SUITES[key]
 
 
 def load_humaneval_suite() -> TaskSuite:
