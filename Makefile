@@ -47,6 +47,8 @@ bench: install
 	$(PY) bench/search_retrieval.py
 	$(PY) bench/web_latency.py
 	$(PY) bench/web_soak.py
+	$(PY) bench/gui_latency.py
+	$(PY) bench/gui_soak.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,103 @@
+"""GUI soak: 300 oracle episodes over every task of the suite (train, dev, test) on two envs sharing one browser.
+
+Reports success, infrastructure errors, the slowest step against its deadline, peak browser PSS, this process's
+RSS growth, browser restarts and the browser processes left at the end (must be 0).
+Run: python bench/gui_soak.py -> bench/results/gui_soak.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_results  # noqa: E402
+
+from agentgym.envs.gui.env import PhoneEnv  # noqa: E402
+from agentgym.envs.web.browser import _alive, _proc_table, descendants, live_hosts  # noqa: E402
+from agentgym.stats import percentile  # noqa: E402
+
+EPISODES = 300
+CONCURRENCY = 2
+
+
+def browser_pids() -> list[int]:
+    table = _proc_table()
+    return [p for p in descendants(os.getpid(), table) if "--agentgym-host=" in table[p][1]]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def main() -> None:
+    envs = [PhoneEnv(split="train") for _ in range(CONCURRENCY)]
+    suite = await envs[0].aload_suite()
+    tasks = suite.tasks()
+    queue = [tasks[i % len(tasks)] for i in range(EPISODES)]
+    results = {"success": 0, "infra": 0, "episodes": 0}
+    steps: list[float] = []
+    seen: set[int] = set()
+    peak = {"pss_mb": 0.0, "restarts": 0}
+    rss_start = rss_mb()
+    rss_after_warmup = None
+
+    async def sample() -> None:
+        while True:
+            for host in live_hosts():
+                seen.update(host.process_tree())
+                peak["pss_mb"] = max(peak["pss_mb"], await asyncio.to_thread(host.memory_mb))
+                peak["restarts"] = max(peak["restarts"], host.restarts)
+            await asyncio.sleep(2.0)
+
+    async def worker(env: PhoneEnv) -> None:
+        nonlocal rss_after_warmup
+        while queue:
+            task = queue.pop(0)
+            await env.areset(seed=0, options={"task_id": task.id})
+            while True:
+                action = await env.oracle_action()
+                if action is None:
+                    break
+                t0 = time.perf_counter()
+                _, reward, term, trunc, info = await env.astep(action)
+                steps.append(time.perf_counter() - t0)
+                if term or trunc:
+                    results["success"] += reward == 1.0
+                    results["infra"] += "infra_error" in info
+                    break
+            results["episodes"] += 1
+            if results["episodes"] == 50:
+                rss_after_warmup = rss_mb()
+
+    sampler = asyncio.create_task(sample())
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(e) for e in envs))
+    finally:
+        sampler.cancel()
+        for env in envs:
+            await env.aclose()
+    wall = time.perf_counter() - t0
+    await asyncio.sleep(0.5)
+    leaked = [p for p in seen if _alive(p)]
+    write_results("gui_soak", {
+        "episodes": results["episodes"], "concurrency": CONCURRENCY, "success_rate": results["success"] / results["episodes"],
+        "infra_errors": results["infra"], "steps": len(steps), "wall_s": wall,
+        "step_latency_s": {"p50": percentile(steps, 50), "p99": percentile(steps, 99), "max": max(steps)},
+        "step_deadline_s": envs[0].tool_timeout_s, "every_step_within_deadline": max(steps) < envs[0].tool_timeout_s,
+        "browser_peak_pss_mb": peak["pss_mb"], "browser_restarts": peak["restarts"],
+        "python_rss_mb": {"start": rss_start, "after_50_episodes": rss_after_warmup, "end": rss_mb(),
+                          "max": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+        "browser_processes_seen": len(seen), "browser_processes_left": len(leaked) + len(browser_pids())})
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
