@@ -241,7 +241,7 @@ class RolloutEngine:
                 raw = await asyncio.wait_for(self.policy.act(observation, list(getattr(env, "tools", []))),
                                              cfg.policy_timeout_s)
                 action = PolicyAction.of(raw)
-            except ContextOverflowError as exc:  # the agent's conversation outgrew the model: a scored failure
+            except ContextOverflowError:  # the agent's conversation outgrew the model: a scored failure
                 record.reward, record.outcome_reward, record.success = total, 0.0, False
                 record.termination = "context_overflow"
                 record.final_observation = new_messages

@@ -21,7 +21,7 @@ from agentgym.errors import InfrastructureError, ToolError, UnknownTaskError
 from agentgym.messages import Action, Message
 from agentgym.spaces import AssistantActionSpace, ChatObservationSpace, default_sample, observation
 from agentgym.tasks import Task, TaskSuite
-from agentgym.tool_calls import ParsedAction, ToolCall, ToolCallParser, ToolResult, parse_action, resolve_parsers
+from agentgym.tool_calls import ToolCall, ToolCallParser, ToolResult, parse_action, resolve_parsers
 from agentgym.tools import TOOL_ATTRIBUTE, Tool
 
 

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import ast
 import base64
-import gzip
 import io
 import json
 import pickle
 import re
-import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -31,72 +29,16 @@ from typing import Any
 
 from agentgym.envs.code.humaneval import PER_TEST_TIMEOUT_S as HUMANEVAL_TIMEOUT_S
 from agentgym.envs.code.humaneval import split_check
+from agentgym.datafiles import SPLIT_WORDS, data_files, file_split, read_entries, warn_near_duplicates
 from agentgym.errors import DatasetError
-from agentgym.tasks import SplitRule, Task, TaskSuite, near_duplicates
+from agentgym.tasks import SplitRule, Task, TaskSuite
 
-DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
-SPLIT_WORDS = {"train": "train", "training": "train", "prompt": "train", "dev": "dev", "val": "dev",
-               "valid": "dev", "validation": "dev", "test": "test"}
 MBPP_TIMEOUT_S = 3.0
 LCB_TIMEOUT_S = 6.0      # LiveCodeBench's per-test default
 LCB_FLOAT_TOL = 1e-6
-NEAR_DUPLICATE_THRESHOLD = 0.7
 # What LiveCodeBench prepends to call-based solutions (its starter code uses typing names such as List).
 LCB_CALL_PRELUDE = ("from typing import *\nfrom collections import *\nfrom functools import *\n"
                     "from itertools import *\nfrom heapq import *\nfrom bisect import *\nimport math\n")
-
-
-# --- reading files -------------------------------------------------------------------------------
-
-def data_files(path: str | Path) -> list[Path]:
-    """`path` itself, or the data files directly inside a folder (sorted)."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise DatasetError(f"{path}: no such file or directory")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(DATA_SUFFIXES))
-    if not files:
-        raise DatasetError(f"{path}: no data file in the folder (expected names ending in {', '.join(DATA_SUFFIXES)})")
-    return files
-
-
-def read_entries(path: Path) -> list[tuple[str, Any]]:
-    """(where, entry) pairs of a JSON list or a JSON-lines file, gunzipped when the name ends in .gz."""
-    try:
-        if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "rt", encoding="utf-8") as f:
-                text = f.read()
-        else:
-            text = path.read_text(encoding="utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read the file ({exc})") from None
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise DatasetError(f"{path}: not valid JSON ({exc})") from None
-        return [(f"{path}: entry {i}", item) for i, item in enumerate(data)]
-    entries = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                entries.append((f"{path}: line {n}", json.loads(line)))
-            except ValueError as exc:
-                raise DatasetError(f"{path}: line {n}: not valid JSON ({exc})") from None
-    return entries
-
-
-def file_split(path: Path) -> str | None:
-    """The split a file's name announces (``train_spider.json`` -> train, ``test5.jsonl`` -> test), if any."""
-    stem = path.name.lower()
-    for suffix in (".gz", ".jsonl", ".json"):
-        stem = stem.removesuffix(suffix)
-    for word in re.split(r"[^a-z0-9]+", stem):
-        split = SPLIT_WORDS.get(word.rstrip("0123456789"))
-        if split:
-            return split
-    return None
 
 
 def _text(item: dict[str, Any], name: str, where: str, *, required: bool = True, empty: bool = False) -> str | None:
@@ -341,19 +283,7 @@ def load_dataset(dataset: str, path: str | Path) -> TaskSuite:
     if not tasks:
         raise DatasetError(f"{path}: the {dataset} dataset has no problems")
     suite = TaskSuite(f"code-{dataset}", "user", tasks.values(), SplitRule(), fixed_splits=splits)
-    _warn_near_duplicates(suite, path)
+    warn_near_duplicates(suite, path, label=lambda t: t.template)
     return suite
 
 
-def _warn_near_duplicates(suite: TaskSuite, path: str | Path) -> None:
-    """Warn when training problems nearly repeat held-out ones (word 3-gram Jaccard >= 0.7)."""
-    train, held = suite.tasks("train"), suite.tasks("dev") + suite.tasks("test")
-    if not train or not held:
-        return
-    pairs = near_duplicates([t.data["question"] for t in train], [t.data["question"] for t in held],
-                            threshold=NEAR_DUPLICATE_THRESHOLD)
-    if pairs:
-        i, j, sim = pairs[0]
-        warnings.warn(f"{path}: {len(pairs)} training problem(s) nearly repeat held-out ones (e.g. "
-                      f"{train[i].template!r} ~ {held[j].template!r}, similarity {sim:.2f}): held-out scores may be "
-                      "inflated", stacklevel=2)

@@ -8,7 +8,8 @@ SQuAD normalisation, computed on the answer in the agent's action only; F1 (Hotp
 sub-EM and format are reported in ``info["reward_components"]``; with ``format_gating=True`` the reward is
 EM x format (no invalid action in the episode), as ASearcher. Every observation message is environment
 text: ``info["observation_tokens"] == "env"`` says to mask it out of the policy loss (Search-R1
-``state_masking``).
+``state_masking``). ``dataset="searchr1"`` with ``path=DIR`` serves a Search-R1 corpus and NQ/HotpotQA-style
+questions on disk instead of the generated worlds (``datasets.py``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from typing import Any
 import numpy as np
 
 from agentgym.env import EnvSnapshot
+from agentgym.envs.search.datasets import DATASET_SYSTEM_PROMPT
+from agentgym.envs.search.datasets import oracle_action as dataset_oracle
 from agentgym.envs.search.oracle import oracle_action as oracle_next
 from agentgym.envs.search.prompting import (INVALID_ACTION_HINT, SYSTEM_PROMPT, format_page, format_results,
                                             question_prompt)
 from agentgym.envs.search.retrieval import MODES, Mode
 from agentgym.envs.search.rewards import score_answer
-from agentgym.envs.search.suite import SearchConfig, SearchData, SearchWorld, load_search
-from agentgym.errors import ToolError
+from agentgym.envs.search.suite import SearchConfig, SearchData, SearchWorld, load_dataset_search, load_search
+from agentgym.errors import DatasetError, ToolError
 from agentgym.messages import Action, Message
 from agentgym.tasks import Task, TaskSuite
 from agentgym.tool_calls import TagToolCalls
@@ -48,7 +51,9 @@ class SearchEnv(ToolEnv):
     tool_parsers = ("openai", "hermes", SEARCH_TAGS)
     tool_timeout_s = 30.0
     options_help = {
-        "split": "task split to draw from: train | dev | test (default train)",
+        "dataset": "generated (default) | searchr1: which corpus and questions to serve",
+        "path": "folder with a corpus (corpus.jsonl / wiki-18.jsonl, .gz ok) and question files (with dataset=searchr1)",
+        "split": "task split to draw from: train | dev | test (default train; test with a dataset)",
         "max_turns": f"turn budget (default 8, at most {MAX_TURNS_LIMIT})",
         "config": "world sizes and question counts, a dict of SearchConfig fields (default: the pinned suite)",
         "retrieval": "bm25 | dense | hybrid (default bm25; dense embeds the corpus on first use)",
@@ -58,7 +63,8 @@ class SearchEnv(ToolEnv):
         "format_gating": "reward = EM x format (no invalid action), as ASearcher (default false)",
     }
 
-    def __init__(self, *, config: SearchConfig | Mapping[str, Any] | None = None, retrieval: Mode = "bm25",
+    def __init__(self, *, dataset: str = "generated", path: str | None = None, split: str | None = None,
+                 config: SearchConfig | Mapping[str, Any] | None = None, retrieval: Mode = "bm25",
                  topk: int = 3, passage_chars: int = 600, observation_chars: int = 3000, page_chars: int = 4000,
                  max_query_chars: int = 1000, max_answer_chars: int = 500, format_gating: bool = False,
                  **kwargs: Any):
@@ -68,7 +74,13 @@ class SearchEnv(ToolEnv):
             raise ValueError(f"unknown retrieval mode {retrieval!r}; expected one of {MODES}")
         if not 1 <= topk <= MAX_K:
             raise ValueError(f"topk must be in 1..{MAX_K}")
-        super().__init__(**kwargs)
+        if dataset == "generated" and path is not None:
+            raise DatasetError("path= needs dataset=searchr1 (the generated worlds need no files)")
+        if dataset != "generated" and config is not None:
+            raise DatasetError("config= sizes the generated worlds; a dataset's size is its files")
+        super().__init__(split=split or ("train" if dataset == "generated" else "test"), **kwargs)
+        self.dataset = dataset
+        self.path = path
         self.config = SearchConfig(**config) if isinstance(config, Mapping) else (config or SearchConfig())
         self.retrieval: Mode = retrieval
         self.topk = topk
@@ -84,7 +96,10 @@ class SearchEnv(ToolEnv):
     # --- suite and episode ------------------------------------------------------------------------
 
     def load_suite(self) -> TaskSuite:
-        self._data = load_search(self.config)
+        if self.dataset == "generated":
+            self._data = load_search(self.config)
+        else:
+            self._data = load_dataset_search(self.dataset, self.path)
         return self._data.suite
 
     @property
@@ -104,7 +119,8 @@ class SearchEnv(ToolEnv):
         self.history = []
         if self.retrieval != "bm25":  # embed the corpus off the event loop before the first search
             await asyncio.to_thread(lambda: self.data.worlds[task.params["world"]].dense().embeddings)
-        return [{"role": "system", "content": SYSTEM_PROMPT.format(max_turns=self.max_turns, topk=self.topk, max_k=MAX_K)},
+        prompt = SYSTEM_PROMPT if self.dataset == "generated" else DATASET_SYSTEM_PROMPT
+        return [{"role": "system", "content": prompt.format(max_turns=self.max_turns, topk=self.topk, max_k=MAX_K)},
                 {"role": "user", "content": question_prompt(task.data["question"])}]
 
     def extra_info(self) -> dict[str, Any]:
@@ -147,7 +163,8 @@ class SearchEnv(ToolEnv):
         world = self.world
         key = doc_id.strip().strip("[]")
         if key not in world.position:
-            raise ToolError(f"unknown doc id {doc_id[:60]!r}; doc ids look like d000123 and appear in search results")
+            raise ToolError(f"unknown doc id {doc_id[:60]!r}; doc ids appear in brackets in search results, "
+                            f"e.g. [{world.ids[0]}]")
         passages = [(world.ids[i], world.titles[i], world.texts[i]) for i in world.article(world.position[key])]
         text = format_page(passages, budget_chars=self.page_chars)
         self.history.append({"tool": "open_page", "doc_id": key,
@@ -179,9 +196,11 @@ class SearchEnv(ToolEnv):
     # --- capabilities -----------------------------------------------------------------------------
 
     async def oracle_action(self) -> Action | None:
-        """The next step of the gold-path walk with real searches (``oracle.py``)."""
+        """The next step of the gold-path walk with real searches (``oracle.py``; ``datasets.py`` for a dataset)."""
         if self.task is None:
             return None
+        if "hops" not in self.task.data:
+            return dataset_oracle(self.task.data, self.history, self.topk, self.max_query_chars)
         return oracle_next(self.task.data, self.history, self.topk)
 
     async def snapshot(self) -> EnvSnapshot:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.cache import cache_dir
+from agentgym.errors import DatasetError
 from agentgym.envs.search.questions import TEMPLATES, TEMPLATE_BY_NAME, BM25_CHECK_K, Question, generate_questions
 from agentgym.envs.search.render import Corpus, render_world
 from agentgym.envs.search.retrieval import Bm25Index, DenseIndex, Mode, Retriever
@@ -111,18 +112,22 @@ class SearchWorld:
     titles: list[str]
     texts: list[str]
     bm25: Bm25Index
+    sections: bool = True  # titles "Name (career)" are sections of article "Name" (generated worlds); else by title
     _dense: DenseIndex | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.position = {d: i for i, d in enumerate(self.ids)}
         self._articles: dict[str, list[int]] = {}
-        for i, title in enumerate(self.titles):  # "Name", "Name (career)", "Name (personal life)": one article
-            self._articles.setdefault(title.split(" (")[0], []).append(i)
+        for i in range(len(self.titles)):  # "Name", "Name (career)", "Name (personal life)": one article
+            self._articles.setdefault(self._article_key(i), []).append(i)
+
+    def _article_key(self, i: int) -> str:
+        return self.titles[i].split(" (")[0] if self.sections else self.titles[i]
 
     def article(self, i: int) -> list[int]:
         """Positions of the passages of the article that passage `i` belongs to, main passage first."""
-        return sorted(self._articles[self.titles[i].split(" (")[0]], key=lambda j: (len(self.titles[j]), j))
+        return sorted(self._articles[self._article_key(i)], key=lambda j: (len(self.titles[j]), j))
 
     def contents(self, i: int) -> str:
         return f"{self.titles[i]}\n{self.texts[i]}"
@@ -140,9 +145,9 @@ class SearchWorld:
 
 @dataclass
 class SearchData:
-    """The suite plus its worlds, keyed by seed."""
+    """The suite plus its worlds, keyed by seed (a user dataset: no config, one world)."""
 
-    config: SearchConfig
+    config: SearchConfig | None
     suite: TaskSuite
     worlds: dict[int, SearchWorld]
 
@@ -222,6 +227,7 @@ def _build(config: SearchConfig, rule: WorldSplitRule) -> list[Task]:
 
 _LOCK = threading.Lock()
 _DATA: dict[tuple[str, SearchConfig], SearchData] = {}
+_DATASETS: dict[tuple[str, str], SearchData] = {}
 
 
 def load_search(config: SearchConfig | None = None) -> SearchData:
@@ -246,3 +252,16 @@ def load_search(config: SearchConfig | None = None) -> SearchData:
             worlds = {s: _load_world(s, _world_dir(s, n)) for s, n in config.worlds().items()}
             _DATA[key] = SearchData(config, suite, worlds)
         return _DATA[key]
+
+
+def load_dataset_search(dataset: str, path: str | Path | None) -> SearchData:
+    """A user dataset ("searchr1") at `path` (``datasets.py``), built once per process per dataset and path."""
+    from agentgym.envs.search.datasets import load_dataset
+
+    if path is None:
+        raise DatasetError(f"dataset {dataset!r} needs path=DIR pointing at the corpus and question files on disk")
+    key = (dataset, str(Path(path).resolve()))
+    with _LOCK:
+        if key not in _DATASETS:
+            _DATASETS[key] = load_dataset(dataset, path)
+        return _DATASETS[key]
