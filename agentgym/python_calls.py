@@ -44,6 +44,9 @@ def _literal(node: ast.AST) -> Any:
     raise ValueError(f"{type(node).__name__} is not a literal")
 
 
+MAX_CANDIDATES = 64  # known call names examined per action; more calls than this are never useful
+
+
 def _in_comment(text: str, pos: int) -> bool:
     """Whether `pos` is inside a '#' comment of its line (quotes before it taken into account)."""
     quote: str | None = None
@@ -117,11 +120,16 @@ class PythonCalls:
     def _spans(self, text: str) -> list[tuple[int, int, str]]:
         spans: list[tuple[int, int, str]] = []
         pos = 0
+        candidates = 0
         while True:
             m = _NAME.search(text, pos)
-            if m is None:
+            if m is None or candidates >= MAX_CANDIDATES:  # bounded work however long the text
                 return spans
-            if m.group(1) not in self.signatures or _in_comment(text, m.start()):
+            if m.group(1) not in self.signatures:
+                pos = m.end()
+                continue
+            candidates += 1
+            if _in_comment(text, m.start()):
                 pos = m.end()
                 continue
             end = _call_end(text, m.end() - 1)

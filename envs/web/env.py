@@ -128,11 +128,15 @@ class BrowserEnv(ToolEnv):
             await install_settle(context, self.browser_config.call_timeout_s)
             await self.prepare_context(context)
 
-        self._lease = await self._host.lease(setup, **self.context_options)
-        self._tracker = RequestTracker(self._lease.page)
-        self._observer = await Observer.attach(self._lease.context, self._lease.page,
-                                               self.browser_config.call_timeout_s)
-        self.actions = BrowserActions(self._lease, policy, self.action_timeout_ms)
+        lease = await self._host.lease(setup, **self.context_options)
+        try:  # a page is usable only once everything attached to it is: commit the four together
+            tracker = RequestTracker(lease.page)
+            observer = await Observer.attach(lease.context, lease.page, self.browser_config.call_timeout_s)
+            actions = BrowserActions(lease, policy, self.action_timeout_ms)
+        except BaseException:
+            await lease.release()
+            raise
+        self._lease, self._tracker, self._observer, self.actions = lease, tracker, observer, actions
         return True
 
     async def settle(self) -> None:

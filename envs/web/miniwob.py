@@ -116,7 +116,9 @@ _RESET = """([seed, mode]) => {
   return core.getUtterance();
 }"""
 
-_STATE = "() => [WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON === null ? '' : String(WOB_REWARD_REASON)]"
+# Read defensively: after an agent navigates away from the task page, the globals are gone (= not done).
+_STATE = ("() => (typeof WOB_DONE_GLOBAL === 'undefined') ? [false, 0, 'left the task page'] : "
+          "[WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON === null ? '' : String(WOB_REWARD_REASON)]")
 
 _ELEMENTS = """() => Array.from(document.querySelectorAll('body *')).map((el) => ({
   bid: el.getAttribute('bid'), tag: el.tagName.toLowerCase(), id: el.id || '', cls: el.className && el.className.baseVal === undefined ? el.className : '',

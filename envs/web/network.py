@@ -11,7 +11,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from agentgym.envs.web.browser import guarded
 
@@ -48,6 +48,8 @@ class NetworkPolicy:
         """Whether the browser may load `url`."""
         if not isinstance(url, str) or len(url) > 4096:
             return False
+        if "\\" in url or any(ord(ch) < 0x20 for ch in url):  # Chromium reads "\\" as "/": no path tricks
+            return False
         if url == "about:blank":
             return True
         parts = urlsplit(url)
@@ -74,11 +76,21 @@ class NetworkPolicy:
             url = request.url
             app = apps.get(origin_of(url))
             if app is not None:
-                answer = app(request.method, url, request.post_data)
-                if isinstance(answer, Awaitable):
-                    answer = await answer
+                try:
+                    answer = app(request.method, url, request.post_data)
+                    if isinstance(answer, Awaitable):
+                        answer = await answer
+                except Exception as exc:  # an app bug or odd request: a 500 page, never a crashed listener
+                    await route.fulfill(status=500, body=f"internal error: {type(exc).__name__}",
+                                        content_type="text/plain")
+                    return
+                headers = dict(answer.headers or {})
+                location = headers.get("location") or headers.get("Location")
+                if location and not self.allows(urljoin(url, location)):
+                    await route.abort("blockedbyclient")  # a redirect must not lead outside the allow-list
+                    return
                 await route.fulfill(status=answer.status, body=answer.body, content_type=answer.content_type,
-                                    headers=dict(answer.headers or {}))
+                                    headers=headers)
             elif self.allows(url):
                 await route.continue_()
             else:

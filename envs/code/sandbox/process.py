@@ -316,16 +316,26 @@ class ProcessSandbox(Sandbox):
             return Execution(error=ExecutionError("SandboxKilled", f"the code ignored its {timeout:g} s timeout, so "
                                                   "the sandbox was killed", ""))
         except SandboxError as exc:
-            if "exited" not in str(exc):
-                raise
-            return Execution(error=ExecutionError("SandboxKilled", "the interpreter process ended (os._exit, a "
-                                                  "signal or a resource limit), so the sandbox is gone", ""))
-        err = reply.get("error")
-        return Execution(
-            results=[Result(reply["result"])] if reply.get("result") is not None else [],
-            logs=Logs([reply["stdout"]] if reply.get("stdout") else [], [reply["stderr"]] if reply.get("stderr") else []),
-            error=ExecutionError(err["name"], err["value"], err["traceback"]) if err else None,
-            execution_count=reply.get("execution_count"), truncated_chars=int(reply.get("truncated_chars", 0)))
+            if "exited" in str(exc):
+                return Execution(error=ExecutionError("SandboxKilled", "the interpreter process ended (os._exit, a "
+                                                      "signal or a resource limit), so the sandbox is gone", ""))
+            if "over-long" in str(exc):  # the code itself flooded the reply channel: its fault, not ours
+                await self.kill()
+                return Execution(error=ExecutionError("SandboxKilled", "the code wrote to the interpreter's reply "
+                                                      "channel, so the sandbox was killed", ""))
+            raise
+        try:
+            err = reply.get("error")
+            return Execution(
+                results=[Result(reply["result"])] if reply.get("result") is not None else [],
+                logs=Logs([str(reply["stdout"])] if reply.get("stdout") else [],
+                          [str(reply["stderr"])] if reply.get("stderr") else []),
+                error=ExecutionError(str(err["name"]), str(err["value"]), str(err["traceback"])) if err else None,
+                execution_count=reply.get("execution_count"), truncated_chars=int(reply.get("truncated_chars", 0)))
+        except (TypeError, KeyError, ValueError):  # a reply forged by the code (it shares the channel)
+            await self.kill()
+            return Execution(error=ExecutionError("SandboxKilled", "the code forged a reply on the interpreter's "
+                                                  "channel, so the sandbox was killed", ""))
 
     async def kill(self) -> None:
         await self._process.kill()

@@ -91,7 +91,7 @@ class ShopApp:
     def results(self, q: str, page_text: str) -> Response:
         hits = self.index.search(q)
         pages = max(1, math.ceil(len(hits) / RESULTS_PER_PAGE))
-        page = min(max(1, int(page_text) if page_text.isdigit() else 1), pages)
+        page = min(max(1, int(page_text) if re.fullmatch(r"[0-9]{1,6}", page_text or "") else 1), pages)
         nav = [_link("/", "Back to Search", id="back_to_search")]
         if page > 1:
             nav.append(_link("/search?" + urlencode({"q": q, "page": page - 1}), "< Prev", id="prev"))
