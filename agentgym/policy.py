@@ -21,7 +21,9 @@ class PolicyObservation:
     """What a policy sees at a turn: the conversation so far plus public episode facts.
 
     ``oracle_action`` is privileged information: the engine fills it only for policies that declare
-    ``privileged = True`` (the oracle), never for a model.
+    ``privileged = True`` (the oracle), never for a model. ``context_token_ids`` is the previous turn's
+    ``prompt_token_ids + token_ids`` exactly as generated (None on the first turn or for text policies):
+    a token policy extends it with the new observation's tokens instead of re-tokenising the history.
     """
 
     messages: Sequence[Message]
@@ -32,6 +34,7 @@ class PolicyObservation:
     action_space: Space | None = None
     seed: int | None = None
     oracle_action: Action | None = None
+    context_token_ids: Sequence[int] | None = None
 
 
 @dataclass

@@ -224,6 +224,8 @@ class RolloutEngine:
         privileged = is_privileged(self.policy) and isinstance(env, SupportsOracle)
         total = 0.0
         turn = 0
+        context: list[int] | None = None        # token-in/token-out: the episode's tokens so far
+        context_spans: list[tuple[int, int]] = []  # where the model's own tokens lie in `context`
         while True:
             oracle = None
             if privileged:
@@ -235,7 +237,7 @@ class RolloutEngine:
             observation = PolicyObservation(messages=list(messages), turn=turn, episode_id=record.episode_id,
                                             env_id=record.env_id, task_id=job.task_id,
                                             action_space=getattr(env, "action_space", None), seed=job.seed,
-                                            oracle_action=oracle)
+                                            oracle_action=oracle, context_token_ids=context)
             t0 = time.perf_counter()
             try:
                 raw = await asyncio.wait_for(self.policy.act(observation, list(getattr(env, "tools", []))),
@@ -261,8 +263,12 @@ class RolloutEngine:
             env_ms = (time.perf_counter() - t1) * 1000
             spans = None
             if action.prompt_token_ids is not None and action.token_ids is not None:
-                n = len(action.prompt_token_ids)
-                spans = [(n, n + len(action.token_ids))]
+                prompt_ids, n = list(action.prompt_token_ids), len(action.prompt_token_ids)
+                chained = context is not None and prompt_ids[:len(context)] == context
+                spans = (context_spans if chained else []) + [(n, n + len(action.token_ids))]
+                context, context_spans = prompt_ids + list(action.token_ids), spans
+            else:
+                context, context_spans = None, []
             record.turns.append(TurnRecord(
                 turn=turn, observation=new_messages, action=dict(action.message),
                 action_text=message_text(action.message), reward=float(reward), terminated=bool(terminated),

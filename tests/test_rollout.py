@@ -204,3 +204,51 @@ async def test_context_overflow_is_a_scored_failure():
 
     [rec] = await RolloutEngine(lambda: GuessEnv(split="test"), Overflows()).run(make_jobs(task_ids(1)))
     assert rec.termination == "context_overflow" and rec.success is False and rec.scored and rec.num_turns == 1
+
+
+class ByteTokenPolicy:
+    """A token-in/token-out policy over byte 'tokens': extends the engine's context, never re-encodes it."""
+
+    name = "byte-tokens"
+
+    def __init__(self, chain: bool = True):
+        self.chain = chain
+        self.contexts: list[list[int] | None] = []
+
+    async def act(self, observation, tools):
+        context = observation.context_token_ids
+        self.contexts.append(None if context is None else list(context))
+        new = observation.messages if context is None else observation.messages[-1:]
+        new_ids = list("".join(str(m.get("content")) for m in new).encode()[:40])
+        prompt = (list(context) if context is not None and self.chain else []) + new_ids
+        action = f"<guess>{observation.turn + 1}</guess>"  # counts up: several turns
+        return PolicyAction(message={"role": "assistant", "content": action}, prompt_token_ids=prompt,
+                            token_ids=list(action.encode()), logprobs=[-0.5] * len(action.encode()))
+
+
+def multi_turn_task() -> list[str]:
+    """A task the counting policy needs at least three turns for."""
+    tasks = GuessEnv(split="test").load_suite().tasks("test")
+    return [next(t.id for t in tasks if 3 <= t.params["secret"] <= 8)]
+
+
+async def test_chained_token_contexts_give_one_sequence_with_every_action_span():
+    policy = ByteTokenPolicy()
+    [record] = await RolloutEngine(lambda: GuessEnv(split="test"), policy).run(make_jobs(multi_turn_task()))
+    assert len(record.turns) >= 2 and policy.contexts[0] is None
+    for prev, turn, seen in zip(record.turns, record.turns[1:], policy.contexts[1:]):
+        assert seen == prev.prompt_token_ids + prev.token_ids  # the policy got the exact generated history
+        assert turn.prompt_token_ids[:len(seen)] == seen
+    last = record.turns[-1]
+    sequence = last.prompt_token_ids + last.token_ids
+    assert len(last.loss_mask_spans) == len(record.turns)
+    assert [sequence[a:b] for a, b in last.loss_mask_spans] == [t.token_ids for t in record.turns]
+
+
+async def test_a_policy_that_restarts_its_prompt_gets_one_span_per_turn():
+    policy = ByteTokenPolicy(chain=False)
+    [record] = await RolloutEngine(lambda: GuessEnv(split="test"), policy).run(make_jobs(multi_turn_task()))
+    assert len(record.turns) >= 2
+    for turn in record.turns:
+        n = len(turn.prompt_token_ids)
+        assert turn.loss_mask_spans == [(n, n + len(turn.token_ids))]
