@@ -1,6 +1,7 @@
 """The ``agentgym`` command line: list and inspect envs, play one episode, benchmark on held-out splits.
 
-This is the one place that wires envs and policies together (by registry names, never by import).
+This module and its two siblings (``cli_serving.py``: models and policy servers, ``cli_train.py``:
+training) are the one place that wires envs, policies and trainers together.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from agentgym.cli_serving import SERVER_BACKENDS, model_app, serve, served_token_policy
+from agentgym.cli_train import register as register_train
 from agentgym.errors import AgentGymError
 from agentgym.policy import Policy, make_policy, policy_names
 
@@ -23,6 +26,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="agentgym: async tool-use environments for LLM agents, rollouts and held-out benchmarks.")
 envs_app = typer.Typer(no_args_is_help=True, help="List and inspect registered environments.")
 app.add_typer(envs_app, name="envs")
+app.add_typer(model_app, name="model")
+app.command()(serve)
+register_train(app)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -173,7 +179,8 @@ def run(env_id: str,
 
 @app.command()
 def bench(env_id: str,
-          policy: str = typer.Option(..., help=f"policy name ({', '.join(policy_names())})"),
+          policy: str = typer.Option(..., help=f"policy: hf or vllm (start a server for --model), "
+                                               f"{', '.join(policy_names())}"),
           split: str = typer.Option("test", help="held-out split: dev or test"),
           episodes: Optional[int] = typer.Option(None, help="number of tasks from the manifest (default: all)"),
           concurrency: int = typer.Option(8, help="episodes in flight"),
@@ -185,29 +192,47 @@ def bench(env_id: str,
           base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server (policy openai)"),
           model: Optional[str] = typer.Option(None, help="model name or local checkpoint dir (policy openai)"),
           temperature: float = 0.0, max_tokens: int = 1024,
+          max_model_len: Optional[int] = typer.Option(None, help="context length (policies hf/vllm)"),
           provenance: Optional[Path] = typer.Option(None, help="training provenance file of the policy"),
           env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE"),
           progress: bool = typer.Option(True, help="show a progress bar")) -> None:
-    """Benchmark a policy on a held-out split; writes results.json, report.md and plot.png to --out."""
+    """Benchmark a policy on a held-out split; writes results.json, report.md and plot.png to --out.
+
+    ``--policy hf|vllm --model DIR`` starts that policy server for the run and stops it afterwards;
+    ``--policy openai --base-url U --model M`` uses a server that is already running.
+    """
     from agentgym.benchmark import BenchConfig, run_benchmark
     from agentgym.provenance import read_provenance
 
-    pol, pol_cfg = _policy(policy, base_url, model, seed, temperature, max_tokens)
     prov = read_provenance(provenance) or (read_provenance(model) if model and Path(model).exists() else None)
-    config = BenchConfig(env_id=env_id, policy=pol.name, split=split, episodes=episodes, samples=samples,
-                         concurrency=concurrency, seed=seed, axis=axis, env_kwargs=_kv(env_kw),
-                         policy_config={k: v for k, v in pol_cfg.items() if k != "api_key"})
+    served = policy in SERVER_BACKENDS
+    if served and not model:
+        raise typer.BadParameter(f"--policy {policy} starts a server: give the model directory with --model")
+
+    def config_for(pol: Policy, pol_cfg: dict[str, Any]) -> BenchConfig:
+        return BenchConfig(env_id=env_id, policy=pol.name, split=split, episodes=episodes, samples=samples,
+                           concurrency=concurrency, seed=seed, axis=axis, env_kwargs=_kv(env_kw),
+                           policy_config={k: v for k, v in pol_cfg.items() if k != "api_key"})
 
     async def go() -> dict[str, Any]:
+        show_progress = progress and sys.stderr.isatty()
+        if served:
+            async with served_token_policy(policy, model, temperature=temperature, max_tokens=max_tokens,
+                                           max_model_len=max_model_len) as (pol, _server):
+                pol_cfg = {"backend": policy, "model": str(model), "temperature": temperature,
+                           "max_tokens": max_tokens}
+                return await run_benchmark(config_for(pol, pol_cfg), pol, out, resume=resume, provenance=prov,
+                                           progress=show_progress)
+        pol, pol_cfg = _policy(policy, base_url, model, seed, temperature, max_tokens)
         try:
-            return await run_benchmark(config, pol, out, resume=resume, provenance=prov,
-                                       progress=progress and sys.stderr.isatty())
+            return await run_benchmark(config_for(pol, pol_cfg), pol, out, resume=resume, provenance=prov,
+                                       progress=show_progress)
         finally:
             if hasattr(pol, "aclose"):
                 await pol.aclose()
 
     results = asyncio.run(go())
-    table = Table("metric", "value", title=f"{env_id} [{split}] {pol.name}")
+    table = Table("metric", "value", title=f"{env_id} [{split}] {results['policy']}")
     lat = results["latency_ms"]
     for key, value in [("episodes", results["episodes"]), ("success_rate", results["success_rate"]),
                        ("success_ci95", results["success_ci95"]), ("mean_reward", results["mean_reward"]),

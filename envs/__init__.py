@@ -27,3 +27,6 @@ def register_builtin_envs() -> None:
                          "AndroidWorld actions, state-checked success.", source="agentgym")
     register("agentgym/web-shop-v0", "agentgym.envs.web.shop:ShopEnv",
              description="A generated WebShop-like store served in-process; WebShop's reward.", source="agentgym")
+    register("agentgym/corridor-v0", "agentgym.envs.corridor.env:CorridorEnv",
+             description="A key-door corridor where one hidden turn decides success and states recur across a "
+                         "group: the testbed of turn-level credit assignment.", source="agentgym")

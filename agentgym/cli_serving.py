@@ -1,0 +1,123 @@
+"""CLI wiring for policy serving: ``agentgym model tiny``, ``agentgym serve``, and the servers bench/train start.
+
+Like ``agentgym/cli.py`` this module may join envs and policies (it is part of the command line); the heavy
+imports (torch, transformers, the servers) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+SERVER_BACKENDS = ("hf", "vllm")
+model_app = typer.Typer(no_args_is_help=True, help="Build models for tests, demos and experiments.")
+console = Console()
+
+
+async def env_texts(env_ids: Sequence[str], tasks_per_env: int = 64) -> list[str]:
+    """Texts a tokenizer should know: first observations, tool schemas and oracle actions of train tasks."""
+    from agentgym.registry import make
+
+    texts: list[str] = []
+    for env_id in env_ids:
+        env = make(env_id, split="train")
+        try:
+            suite = await env.aload_suite()
+            texts.append(json.dumps(list(getattr(env, "tools", []))))
+            for task in suite.tasks("train")[:tasks_per_env]:
+                obs, _ = await env.areset(options={"task_id": task.id})
+                texts += [str(m.get("content") or "") for m in obs["messages"]]
+                oracle = getattr(env, "oracle_action", None)
+                if oracle is not None:
+                    action = await oracle()
+                    texts.append(action if isinstance(action, str) else json.dumps(action))
+        finally:
+            await env.aclose()
+    return texts
+
+
+def build_tiny(out: Path, env_ids: Sequence[str], *, hidden_size: int = 256, num_layers: int = 4,
+               seed: int = 0) -> Path:
+    """A tiny Llama with a tokenizer trained on the envs' texts (skips the build when `out` already has one)."""
+    from agentgym.policies.tiny_model import build_tiny_model
+
+    if (out / "config.json").exists() and (out / "tokenizer.json").exists():
+        return out
+    texts = asyncio.run(env_texts(env_ids))
+    return build_tiny_model(out, texts, hidden_size=hidden_size, num_layers=num_layers, seed=seed)
+
+
+@model_app.command("tiny")
+def model_tiny(out: Path = typer.Option(..., help="directory to write the model and tokenizer to"),
+               env: list[str] = typer.Option(["agentgym/sql-v0"], help="envs whose task texts train the tokenizer"),
+               hidden_size: int = 256, layers: int = 4, seed: int = 0) -> None:
+    """Build a tiny random-init Llama (a few M parameters) plus a tokenizer with a tool-call chat template."""
+    path = build_tiny(out, env, hidden_size=hidden_size, num_layers=layers, seed=seed)
+    console.print(f"wrote {path} (load it with AutoModelForCausalLM / AutoTokenizer, or serve it with "
+                  f"`agentgym serve --model {path}`)")
+
+
+def make_server(backend: str, model_dir: str | Path, *, max_model_len: int | None = None,
+                port: int | None = None, device: str = "cpu", dtype: str = "float32") -> Any:
+    """The supervised server process of a backend: the built-in transformers server or vLLM."""
+    if backend == "hf":
+        from agentgym.policies.server import HFServer
+
+        return HFServer(model_dir, max_model_len=max_model_len, port=port, device=device, dtype=dtype)
+    if backend == "vllm":
+        from agentgym.policies.vllm_server import VLLMServer
+
+        kwargs: dict[str, Any] = {"port": port, "dtype": dtype}
+        if max_model_len:
+            kwargs["max_model_len"] = max_model_len
+        return VLLMServer(model_dir, **kwargs)
+    raise typer.BadParameter(f"unknown backend {backend!r}; expected one of {', '.join(SERVER_BACKENDS)}")
+
+
+@asynccontextmanager
+async def served_token_policy(backend: str, model_dir: str | Path, *, temperature: float, max_tokens: int,
+                              max_model_len: int | None = None,
+                              start_timeout_s: float = 600.0) -> AsyncIterator[tuple[Any, Any]]:
+    """Start a server for `model_dir`, yield (token policy, server), stop it on exit (errors included)."""
+    from agentgym.policies.token_policy import TokenPolicy
+
+    server = make_server(backend, model_dir, max_model_len=max_model_len)
+    await server.start(start_timeout_s)
+    try:
+        policy = TokenPolicy(model_dir, server.base_url, model=server.model_name, temperature=temperature,
+                             max_tokens=max_tokens, max_model_len=max_model_len,
+                             version_source=lambda: server.version)
+        try:
+            yield policy, server
+        finally:
+            await policy.aclose()
+    finally:
+        await server.stop()
+
+
+def serve(model: Path = typer.Option(..., help="model directory (save_pretrained layout)"),
+          backend: str = typer.Option("hf", help="hf (built-in transformers server) or vllm"),
+          port: int = typer.Option(8000, help="port on 127.0.0.1"),
+          max_model_len: Optional[int] = typer.Option(None, help="context length the server accepts"),
+          device: str = "cpu", dtype: str = "float32") -> None:
+    """Serve a model over the OpenAI-compatible API (token ids and log-probs included) until Ctrl-C."""
+    server = make_server(backend, model, max_model_len=max_model_len, port=port, device=device, dtype=dtype)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with server:
+            console.print(f"serving {model} ({backend}) at {server.base_url}; Ctrl-C stops it")
+            await stop.wait()
+
+    asyncio.run(run())

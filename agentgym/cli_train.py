@@ -1,0 +1,163 @@
+"""CLI wiring for training: ``agentgym train ENV --model PATH|tiny --sft oracle --algo ALGO --episodes N``.
+
+The pipeline a user runs from one command: (tiny model) -> oracle trajectories on the train split -> SFT
+warm-up -> on-policy RL through a policy server it starts and stops -> training report. Every stage writes
+into ``--out`` and is skipped when its output is already there, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from agentgym.cli_serving import build_tiny, served_token_policy
+
+console = Console()
+
+
+async def oracle_episodes(env_id: str, out: Path, episodes: int, seed: int) -> Path:
+    """Oracle trajectories on the train split (never held-out tasks), written as episode records."""
+    from agentgym.policy import make_policy
+    from agentgym.records import EpisodeWriter, iter_episodes
+    from agentgym.registry import make
+    from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs
+
+    path = out / "episodes.jsonl"
+    done = {r.key for r in iter_episodes(path)} if path.exists() else set()
+    env = make(env_id, split="train")
+    try:
+        tasks = (await env.aload_suite()).tasks("train")
+    finally:
+        await env.aclose()
+    jobs = [j for j in make_jobs([t.id for t in tasks[:episodes]], 1, base_seed=seed) if j.key not in done]
+    out.mkdir(parents=True, exist_ok=True)
+    with EpisodeWriter(path) as writer:
+        await RolloutEngine(lambda: make(env_id, split="train"), make_policy("oracle"),
+                            RolloutConfig(concurrency=8)).run(jobs, on_record=writer.write)
+    return path
+
+
+async def train_tasks(env_id: str) -> list[Any]:
+    """The env's train split as (id, family) pairs for the RL loop's sampler."""
+    from agentgym.registry import make
+    from agentgym.trainers.rl import TrainTask
+
+    env = make(env_id, split="train")
+    try:
+        return [TrainTask(t.id, t.family) for t in (await env.aload_suite()).tasks("train")]
+    finally:
+        await env.aclose()
+
+
+async def dev_success(env_id: str, policy: Any, episodes: int, seed: int) -> dict[str, float]:
+    """Greedy success on the first `episodes` tasks of the dev split (a held-out check during training)."""
+    from agentgym.registry import make
+    from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs
+
+    env = make(env_id, split="dev")
+    try:
+        tasks = (await env.aload_suite()).tasks("dev")[:episodes]
+    finally:
+        await env.aclose()
+    records = await RolloutEngine(lambda: make(env_id, split="dev"), policy,
+                                  RolloutConfig(concurrency=8)).run(make_jobs([t.id for t in tasks], 1, seed))
+    scored = [r for r in records if r.scored]
+    return {"success": sum(bool(r.success) for r in scored) / len(scored) if scored else 0.0,
+            "reward": sum(r.reward or 0.0 for r in scored) / len(scored) if scored else 0.0}
+
+
+def train(ctx: typer.Context,
+          env_id: str = typer.Argument(..., help="environment to train on (its train split)"),
+          model: str = typer.Option(..., help="model directory, or 'tiny' to build a tiny model in --out"),
+          sft: str = typer.Option("none", help="'oracle': SFT warm-up on oracle trajectories first; 'none'"),
+          sft_episodes: int = typer.Option(200, help="oracle episodes (train split) for the warm-up"),
+          sft_steps: int = typer.Option(150, help="SFT optimizer steps"),
+          episodes: int = typer.Option(128, help="RL episode budget (steps = episodes / (tasks_per_step x group_size))"),
+          backend: str = typer.Option("hf", help="policy server for rollouts: hf (built-in) or vllm"),
+          out: Path = typer.Option(Path("runs/train"), help="run directory"),
+          dev_episodes: int = typer.Option(32, help="dev-split episodes per evaluation (0: none)"),
+          max_model_len: int = typer.Option(2048, help="context length of the policy server"),
+          seed: int = 0) -> None:
+    """Train an agent: (tiny model) -> (SFT on oracle trajectories) -> on-policy RL -> report.
+
+    Any RL hyper-parameter is a flag too (``--algo gigpo --group-size 8 --lr 1e-5 ...``; ``--config FILE.yaml``
+    as a base layer); ``agentgym train ENV --model M --help-config`` lists them.
+    """
+    from agentgym.trainers.config import RLConfig, SFTConfig, build_config, help_lines, parse_flags, read_yaml
+
+    if "--help-config" in ctx.args:
+        console.print("\n".join(help_lines(RLConfig)))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    base = build_tiny(out / "base-model", [env_id], seed=seed) if model == "tiny" else Path(model)
+
+    policy_dir = base
+    if sft == "oracle":
+        from agentgym.trainers.sft import train_sft
+
+        data = asyncio.run(oracle_episodes(env_id, out / "oracle", sft_episodes, seed))
+        sft_cfg = build_config(SFTConfig, {"model": str(base), "train_data": [str(data)], "run_dir": str(out / "sft"),
+                                           "env_id": env_id, "steps": sft_steps, "seed": seed, "lr": 1e-3,
+                                           "checkpoint_every": max(sft_steps // 3, 1)})
+        if not (out / "sft" / "final" / "config.json").exists():
+            console.print(f"[bold]SFT[/bold] {sft_steps} steps on {data}")
+            result = train_sft(sft_cfg)  # type: ignore[arg-type]
+            console.print(f"SFT done: train loss {result.train_loss}, dev loss {result.dev_loss}")
+        policy_dir = out / "sft" / "final"
+    elif sft != "none":
+        raise typer.BadParameter("--sft is 'oracle' or 'none'")
+
+    config_path, flags = parse_flags(RLConfig, ctx.args)
+    layer = {"model": str(policy_dir), "env_id": env_id, "run_dir": str(out / "rl"), "seed": seed}
+    probe = build_config(RLConfig, layer, read_yaml(config_path) if config_path else {}, flags)
+    per_step = probe.tasks_per_step * probe.group_size
+    steps = max(1, math.ceil(episodes / per_step))
+    cfg = build_config(RLConfig, {**layer, "steps": steps, "checkpoint_every": max(1, min(probe.checkpoint_every, steps))},
+                       read_yaml(config_path) if config_path else {}, flags)
+    console.print(f"[bold]RL[/bold] {cfg.algo}: {cfg.steps} steps x {per_step} episodes from {policy_dir}")
+    asyncio.run(_train_rl(cfg, backend, dev_episodes, max_model_len))  # type: ignore[arg-type]
+
+    from agentgym.trainers.train_report import write_report
+
+    report = write_report(out / "rl")
+    console.print(f"model {out / 'rl' / 'final'}; report {report}\n"
+                  f"benchmark it: agentgym bench {env_id} --policy {backend} --model {out / 'rl' / 'final'}")
+
+
+async def _train_rl(cfg: Any, backend: str, dev_episodes: int, max_model_len: int) -> None:
+    from agentgym.policies.token_policy import TokenPolicy
+    from agentgym.registry import make
+    from agentgym.trainers.rl import train_rl
+
+    tasks = await train_tasks(cfg.env_id)
+    async with served_token_policy(backend, cfg.model, temperature=1.0, max_tokens=cfg.max_tokens,
+                                   max_model_len=max_model_len) as (policy, server):
+        greedy = TokenPolicy(cfg.model, server.base_url, model=server.model_name, temperature=0.0,
+                             max_tokens=cfg.max_tokens, max_model_len=max_model_len,
+                             version_source=lambda: server.version)
+
+        async def evaluate(step: int) -> dict[str, float]:
+            return await dev_success(cfg.env_id, greedy, dev_episodes, cfg.seed) if dev_episodes else {}
+
+        def show(step: int, row: dict[str, Any]) -> None:
+            console.print(f"step {step}/{cfg.steps} | episodes {row['episodes']} | "
+                          f"success {row['train/success']:.2f} | reward {row['train/reward']:.3f} | "
+                          f"loss {row.get('loss', float('nan')):.4f} | v{row['model_version']}"
+                          + (f" | dev {row['dev/success']:.2f}" if "dev/success" in row else ""))
+
+        try:
+            await train_rl(cfg, env_factory=lambda: make(cfg.env_id, split="train"), tasks=tasks, policy=policy,
+                           sync_weights=server.load_weights, evaluate=evaluate, progress=show)
+        finally:
+            await greedy.aclose()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train`` to the main app (extra flags pass through to the RL config)."""
+    app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train)
+
