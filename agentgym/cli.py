@@ -193,6 +193,10 @@ def bench(env_id: str,
           model: Optional[str] = typer.Option(None, help="model name or local checkpoint dir (policy openai)"),
           temperature: float = 0.0, max_tokens: int = 1024,
           max_model_len: Optional[int] = typer.Option(None, help="context length (policies hf/vllm)"),
+          best_of_n: int = typer.Option(1, help="sample N actions per turn, act with the critic's best"),
+          critic: Optional[Path] = typer.Option(None, help="critic dir (agentgym train ENV --algo qvalue)"),
+          search: Optional[str] = typer.Option(None, help="'mcts': tree search per task instead of one episode"),
+          simulations: int = typer.Option(32, help="MCTS simulations per task (--search mcts)"),
           provenance: Optional[Path] = typer.Option(None, help="training provenance file of the policy"),
           env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE"),
           progress: bool = typer.Option(True, help="show a progress bar")) -> None:
@@ -214,24 +218,42 @@ def bench(env_id: str,
                            concurrency=concurrency, seed=seed, axis=axis, env_kwargs=_kv(env_kw),
                            policy_config={k: v for k, v in pol_cfg.items() if k != "api_key"})
 
+    if search not in (None, "mcts"):
+        raise typer.BadParameter("--search takes 'mcts'")
+
+    async def evaluate(pol: Policy, pol_cfg: dict[str, Any]) -> dict[str, Any]:
+        if search == "mcts":
+            from agentgym.cli_search import bench_with_search
+
+            return await bench_with_search(env_id, pol, split=split, episodes=episodes, simulations=simulations,
+                                           critic_dir=critic, out=out, seed=seed, env_kwargs=_kv(env_kw))
+        if best_of_n > 1:
+            from agentgym.cli_search import with_best_of_n
+
+            pol, pol_cfg = with_best_of_n(pol, best_of_n, critic), {**pol_cfg, "best_of_n": best_of_n,
+                                                                    "critic": str(critic)}
+        return await run_benchmark(config_for(pol, pol_cfg), pol, out, resume=resume, provenance=prov,
+                                   progress=progress and sys.stderr.isatty())
+
     async def go() -> dict[str, Any]:
-        show_progress = progress and sys.stderr.isatty()
         if served:
             async with served_token_policy(policy, model, temperature=temperature, max_tokens=max_tokens,
                                            max_model_len=max_model_len) as (pol, _server):
-                pol_cfg = {"backend": policy, "model": str(model), "temperature": temperature,
-                           "max_tokens": max_tokens}
-                return await run_benchmark(config_for(pol, pol_cfg), pol, out, resume=resume, provenance=prov,
-                                           progress=show_progress)
+                return await evaluate(pol, {"backend": policy, "model": str(model), "temperature": temperature,
+                                            "max_tokens": max_tokens})
         pol, pol_cfg = _policy(policy, base_url, model, seed, temperature, max_tokens)
         try:
-            return await run_benchmark(config_for(pol, pol_cfg), pol, out, resume=resume, provenance=prov,
-                                       progress=show_progress)
+            return await evaluate(pol, pol_cfg)
         finally:
             if hasattr(pol, "aclose"):
                 await pol.aclose()
 
     results = asyncio.run(go())
+    if search == "mcts":
+        console.print(f"{env_id} [{split}] {results['policy']}: success {results['success_rate']:.3f} "
+                      f"{_rounded(results['success_ci95'])}, {results['policy_calls_per_task']:.1f} policy calls and "
+                      f"{results['env_steps_per_task']:.1f} env steps per task; wrote {out / 'results.json'}")
+        return
     table = Table("metric", "value", title=f"{env_id} [{split}] {results['policy']}")
     lat = results["latency_ms"]
     for key, value in [("episodes", results["episodes"]), ("success_rate", results["success_rate"]),

@@ -73,7 +73,7 @@ async def dev_success(env_id: str, policy: Any, episodes: int, seed: int) -> dic
 
 def train(ctx: typer.Context,
           env_id: str = typer.Argument(..., help="environment to train on (its train split)"),
-          model: str = typer.Option(..., help="model directory, or 'tiny' to build a tiny model in --out"),
+          model: str = typer.Option("tiny", help="model directory, or 'tiny' to build a tiny model in --out"),
           sft: str = typer.Option("none", help="'oracle': SFT warm-up on oracle trajectories first; 'none'"),
           sft_episodes: int = typer.Option(200, help="oracle episodes (train split) for the warm-up"),
           sft_steps: int = typer.Option(150, help="SFT optimizer steps"),
@@ -82,6 +82,9 @@ def train(ctx: typer.Context,
           out: Path = typer.Option(Path("runs/train"), help="run directory"),
           dev_episodes: int = typer.Option(32, help="dev-split episodes per evaluation (0: none)"),
           max_model_len: int = typer.Option(2048, help="context length of the policy server"),
+          records: list[Path] = typer.Option([], help="--algo qvalue: episode records to fit the critic on"),
+          cql_alpha: float = typer.Option(0.0, help="--algo qvalue: weight of the conservative (CQL) term"),
+          featurizer: str = typer.Option("bow", help="--algo qvalue: bow | minilm (frozen state/action features)"),
           seed: int = 0) -> None:
     """Train an agent: (tiny model) -> (SFT on oracle trajectories) -> on-policy RL -> report.
 
@@ -94,6 +97,14 @@ def train(ctx: typer.Context,
         console.print("\n".join(help_lines(RLConfig)))
         return
     out.mkdir(parents=True, exist_ok=True)
+    if _flag(ctx.args, "algo") == "qvalue":  # an offline critic, not a policy update
+        from agentgym.cli_search import fit_critic
+
+        if not records:
+            raise typer.BadParameter("--algo qvalue needs --records FILE (episodes.jsonl of the train split)")
+        path = fit_critic(records, out / "critic", cql_alpha, featurizer)
+        console.print(f"critic {path}\nact with it: agentgym bench {env_id} --policy ... --best-of-n 8 --critic {path}")
+        return
     base = build_tiny(out / "base-model", [env_id], seed=seed) if model == "tiny" else Path(model)
 
     policy_dir = base
@@ -127,6 +138,16 @@ def train(ctx: typer.Context,
     report = write_report(out / "rl")
     console.print(f"model {out / 'rl' / 'final'}; report {report}\n"
                   f"benchmark it: agentgym bench {env_id} --policy {backend} --model {out / 'rl' / 'final'}")
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    """The value of ``--name V`` or ``--name=V`` among pass-through flags."""
+    for i, arg in enumerate(args):
+        if arg == f"--{name}" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 async def _train_rl(cfg: Any, backend: str, dev_episodes: int, max_model_len: int) -> None:

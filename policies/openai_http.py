@@ -27,6 +27,59 @@ class _Retryable(Exception):
         self.response = response
 
 
+def backoff_delay(attempt: int, last: Exception | None, backoff_s: float, max_backoff_s: float) -> float:
+    """Seconds before retry `attempt`: the server's Retry-After when given, else exponential with a cap."""
+    if isinstance(last, _Retryable):
+        after = last.response.headers.get("retry-after")
+        if after:
+            try:
+                return min(float(after), max_backoff_s)
+            except ValueError:
+                pass
+    return min(backoff_s * 2 ** (attempt - 1), max_backoff_s)
+
+
+async def post_with_retries(client: httpx.AsyncClient, path: str, body: Mapping[str, Any], *, max_retries: int = 2,
+                            backoff_s: float = 0.5, max_backoff_s: float = 30.0, retry_lost: bool = True) -> Any:
+    """POST JSON and return the decoded answer, retrying transport errors, 429 and 5xx with backoff.
+
+    ``retry_lost=False`` retries only requests that never reached the server (connection refused, pool or
+    connect timeout): a request whose answer was lost (server died or timed out while working on it) raises
+    PolicyError at once, so the rollout engine retries the whole episode instead of resending a request that
+    may have brought the server down.
+
+    A 4xx saying the prompt is too long raises ContextOverflowError; other 4xx and exhausted retries raise
+    PolicyError (an infrastructure failure of the policy side). Shared by every HTTP policy.
+    """
+    last: Exception | None = None
+    for attempt in range(1 + max_retries):
+        if attempt:
+            await asyncio.sleep(backoff_delay(attempt, last, backoff_s, max_backoff_s))
+        try:
+            response = await client.post(path, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never reached the server
+            last = exc
+            continue
+        except httpx.TransportError as exc:  # sent, but the answer was lost: reset, server died, read timeout
+            if not retry_lost:
+                raise PolicyError(f"lost the answer from {client.base_url}: {type(exc).__name__}: {exc}") from exc
+            last = exc
+            continue
+        if response.status_code >= 500 or response.status_code == 429:
+            last = _Retryable(response)
+            continue
+        if response.status_code >= 400:
+            text = response.text[:500]
+            if _CONTEXT_OVERFLOW.search(text):
+                raise ContextOverflowError(f"the conversation exceeds the model's context: {text}")
+            raise PolicyError(f"server refused the request ({response.status_code}): {text}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PolicyError(f"the server's answer is not JSON: {response.text[:300]}") from exc
+    raise PolicyError(f"no answer from {client.base_url} after {1 + max_retries} tries: {last}")
+
+
 class OpenAIChatPolicy:
     """Sends the conversation and the env's tools; returns the assistant message (with log-probs if asked).
 
@@ -74,37 +127,14 @@ class OpenAIChatPolicy:
         return body
 
     async def act(self, observation: PolicyObservation, tools: Sequence[Mapping[str, Any]]) -> PolicyAction:
-        body = self.request_body(observation, tools)
-        last: Exception | None = None
-        for attempt in range(1 + self.max_retries):
-            if attempt:
-                await asyncio.sleep(self._backoff(attempt, last))
-            try:
-                response = await self._client.post("/chat/completions", json=body)
-            except httpx.TransportError as exc:  # connection refused, reset, timeouts
-                last = exc
-                continue
-            if response.status_code >= 500 or response.status_code == 429:
-                last = _Retryable(response)
-                continue
-            if response.status_code >= 400:
-                text = response.text[:500]
-                if _CONTEXT_OVERFLOW.search(text):
-                    raise ContextOverflowError(f"the conversation exceeds the model's context: {text}")
-                raise PolicyError(f"server refused the request ({response.status_code}): {text}")
-            return self._parse(response.json())
-        raise PolicyError(f"no answer from {self.base_url} after {1 + self.max_retries} tries: {last}")
+        data = await post_with_retries(self._client, "/chat/completions", self.request_body(observation, tools),
+                                       max_retries=self.max_retries, backoff_s=self.backoff_s,
+                                       max_backoff_s=self.max_backoff_s)
+        return self._parse(data)
 
     def _backoff(self, attempt: int, last: Exception | None) -> float:
-        """Seconds before retry `attempt`: the server's Retry-After when given, else exponential with a cap."""
-        if isinstance(last, _Retryable):
-            after = last.response.headers.get("retry-after")
-            if after:
-                try:
-                    return min(float(after), self.max_backoff_s)
-                except ValueError:
-                    pass
-        return min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+        """Seconds before retry `attempt` (see ``backoff_delay``)."""
+        return backoff_delay(attempt, last, self.backoff_s, self.max_backoff_s)
 
     @staticmethod
     def _parse(data: Mapping[str, Any]) -> PolicyAction:

@@ -18,7 +18,7 @@ FORBIDDEN = {
     "policies": ("agentgym.envs", "agentgym.trainers", "envs", "trainers"),
     "trainers": ("agentgym.envs", "envs"),
 }
-CLI = {ROOT / "agentgym" / name for name in ("cli.py", "cli_serving.py", "cli_train.py")}  # the command line wires parts
+CLI = {ROOT / "agentgym" / name for name in ("cli.py", "cli_serving.py", "cli_train.py", "cli_search.py")}  # the command line wires parts
 
 
 def imports_of(path: Path) -> list[str]:

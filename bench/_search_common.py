@@ -1,0 +1,107 @@
+"""Shared pieces of the search experiments (1-3): env access, Wilson rates, and the tiny SFT'd model behind HFServer.
+
+The experiments' ``--policy model`` path: ``sft_tiny_model`` builds a tiny model whose tokenizer is trained on the
+env's texts and clones the oracle's train-split episodes for a few steps (a weak-but-nonzero policy);
+``served`` starts the built-in server and yields a sampling TokenPolicy (temperature 1) and a greedy one.
+``env_factory`` and ``split_tasks`` give the experiments one way to reach the env kinds they run on; ``rate``
+reports a success count with its Wilson 95% interval.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import agentgym  # noqa: E402
+from agentgym.policy import make_policy  # noqa: E402
+from agentgym.records import EpisodeRecord  # noqa: E402
+from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
+from agentgym.stats import wilson_interval  # noqa: E402
+
+ENV_IDS = {"sql": "agentgym/sql-v0", "search": "agentgym/search-v0", "corridor": "agentgym/corridor-v0"}
+
+
+def rate(successes: int, n: int) -> dict[str, Any]:
+    """A success rate with its Wilson 95% interval."""
+    lo, hi = wilson_interval(successes, n)
+    return {"successes": successes, "n": n, "rate": successes / n if n else math.nan, "ci95": [lo, hi]}
+
+
+def env_factory(kind: str, split: str, **options: Any) -> Callable[[], Any]:
+    """A zero-argument constructor of the env `kind` (sql | search | corridor) on `split`."""
+    env_id = ENV_IDS[kind]
+    return lambda: agentgym.make(env_id, split=split, **options)
+
+
+async def split_tasks(kind: str, split: str, n: int, **options: Any) -> list[str]:
+    """The first `n` task ids of a split."""
+    env = env_factory(kind, split, **options)()
+    try:
+        return [t.id for t in (await env.aload_suite()).tasks(split)[:n]]
+    finally:
+        await env.aclose()
+
+
+async def oracle_records(kind: str, tasks: list[str], **options: Any) -> list[EpisodeRecord]:
+    """Oracle episodes on train-split tasks (behaviour-cloning data)."""
+    return await RolloutEngine(env_factory(kind, "train", **options), make_policy("oracle"),
+                               RolloutConfig(concurrency=4)).run(make_jobs(tasks))
+
+
+def sft_tiny_model(root: Path, kind: str, records: list[EpisodeRecord], tools: list[dict], *, hidden: int = 128,
+                   layers: int = 2, steps: int = 30, lr: float = 1e-3, batch_size: int = 8, seed: int = 0,
+                   max_position_embeddings: int = 2048) -> Path:
+    """Build a tiny model with a tokenizer trained on the episodes' texts, clone the episodes; returns its dir."""
+    from agentgym.policies.tiny_model import build_tiny_model
+    from agentgym.trainers.config import SFTConfig
+    from agentgym.trainers.sft import train_sft
+
+    final = root / "sft" / "final"
+    if (final / "config.json").exists():
+        return final
+    texts = [json.dumps(tools)]
+    for r in records:
+        texts += [str(m.get("content") or "") for m in r.first_observation]
+        texts += [t.action_text or json.dumps(t.action.get("tool_calls")) for t in r.turns]
+        texts += [str(m.get("content") or "") for t in r.turns for m in t.observation]
+    base = build_tiny_model(root / "base", texts, hidden_size=hidden, num_layers=layers, num_heads=4,
+                            num_kv_heads=2, intermediate_size=3 * hidden, seed=seed,
+                            max_position_embeddings=max_position_embeddings)
+    cfg = SFTConfig(model=str(base), train_data=["-"], run_dir=str(root / "sft"), env_id=ENV_IDS[kind],
+                    steps=steps, batch_size=batch_size, micro_batch_size=batch_size, lr=lr, seed=seed,
+                    checkpoint_every=steps, tensorboard=False)
+    return train_sft(cfg, tools=tools, train_records=records, dev_records=[]).model_dir
+
+
+@dataclass
+class Served:
+    """A running server and the two policies the experiments use on it."""
+
+    server: Any
+    sample: Any     # TokenPolicy, temperature 1
+    greedy: Any     # TokenPolicy, temperature 0
+
+
+@asynccontextmanager
+async def served(model_dir: Path, *, max_model_len: int, max_tokens: int,
+                 temperature: float = 1.0) -> AsyncIterator[Served]:
+    """Serve `model_dir` with HFServer; yield the sampling and greedy TokenPolicies; stop everything on exit."""
+    from agentgym.policies.server import HFServer
+    from agentgym.policies.token_policy import TokenPolicy
+
+    async with HFServer(model_dir, max_model_len=max_model_len) as server:
+        kwargs = {"model": server.model_name, "max_tokens": max_tokens, "max_model_len": max_model_len,
+                  "version_source": lambda: server.version}
+        async with TokenPolicy(model_dir, server.base_url, temperature=temperature, **kwargs) as sample, \
+                TokenPolicy(model_dir, server.base_url, temperature=0.0, tokenizer=sample.tokenizer,
+                            **kwargs) as greedy:
+            yield Served(server, sample, greedy)

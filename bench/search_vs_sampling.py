@@ -1,0 +1,181 @@
+"""Experiment 2: at an equal budget of policy calls, greedy vs best-of-N episodes vs MCTS on held-out tasks.
+
+All three use the env's terminal reward to pick (best-of-N keeps the best of N sampled episodes; MCTS backs rewards
+up the tree), as LATS does: read them as search upper bounds, not single-submission accuracy. Cost per solved task:
+policy calls, env steps (MCTS counts snapshot restores as free; replay would cost Σ depth), seconds.
+
+Policies (``--policy``): ``scripted`` (a stochastic SQL stand-in, bench/_scripted_sql.py; SQL only) or ``model``
+(a tiny Llama SFT'd on oracle train episodes of the env, served by HFServer, sampled by TokenPolicy at T=1,
+greedy at T=0). Each (policy, env) run is stored as its own section of bench/results/search_vs_sampling.json
+(earlier sections are kept) and drawn in search_vs_sampling.png.
+
+Usage: python bench/search_vs_sampling.py [--policy scripted|model] [--env sql|search|corridor] [--tasks 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, write_results  # noqa: E402
+from _scripted_sql import ScriptedSqlPolicy  # noqa: E402
+from _search_common import (ENV_IDS, env_factory, oracle_records, rate, served, sft_tiny_model,  # noqa: E402
+                            split_tasks)
+
+from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
+from agentgym.trainers.mcts import MCTSConfig, search  # noqa: E402
+
+NAME = "search_vs_sampling"
+
+
+async def compare(make_env: Any, tasks: list[str], greedy: Any, sampler: Any, budget: int, max_depth: int,
+                  concurrency: int = 4) -> dict[str, Any]:
+    """Greedy (1 episode), best-of-N (budget // 3 sampled episodes) and MCTS (budget policy calls) per task."""
+    out: dict[str, Any] = {}
+    n_best = max(1, budget // 3)  # each sampled episode costs >= 1 call; keep N episodes within the call budget
+    for name, policy, n in (("greedy", greedy, 1), ("best_of_n", sampler(0), n_best)):
+        t0 = time.perf_counter()
+        recs = await RolloutEngine(make_env, policy, RolloutConfig(concurrency=concurrency)).run(make_jobs(tasks, n))
+        by_task: dict[str, list] = {}
+        for r in recs:
+            by_task.setdefault(r.task_id, []).append(r)
+        solved = sum(any(r.success for r in rs) for rs in by_task.values())
+        calls = sum(r.num_turns for r in recs)
+        out[name] = {**rate(solved, len(tasks)), "solved": solved, "tasks": len(tasks), "success": solved / len(tasks),
+                     "policy_calls": calls, "env_steps": calls, "seconds": time.perf_counter() - t0,
+                     "episodes_per_task": n}
+    t0 = time.perf_counter()
+    solved = calls = steps = 0
+    env = make_env()
+    try:
+        for i, tid in enumerate(tasks):
+            res = await search(env, sampler(100 + i), MCTSConfig(simulations=10_000, max_policy_calls=budget, k=3,
+                                                                 max_depth=max_depth, stop_on_success=True, seed=i),
+                               seed=i, options={"task_id": tid})
+            solved += res.success
+            calls += res.policy_calls
+            steps += res.env_steps
+    finally:
+        await env.aclose()
+    out["mcts"] = {**rate(solved, len(tasks)), "solved": solved, "tasks": len(tasks), "success": solved / len(tasks),
+                   "policy_calls": calls, "env_steps": steps, "seconds": time.perf_counter() - t0, "k": 3}
+    for v in out.values():  # cost per solved task (None when nothing was solved)
+        s = v["solved"]
+        v["per_solved"] = {"policy_calls": v["policy_calls"] / s, "env_steps": v["env_steps"] / s,
+                           "seconds": v["seconds"] / s} if s else None
+    return out
+
+
+async def run_scripted(args: Any) -> dict[str, Any]:
+    make_env = env_factory("sql", "test")
+    probe = make_env()
+    suite = await probe.aload_suite()
+    await probe.aclose()
+    tasks = [t.id for t in suite.tasks("test")[:args.tasks]]
+    gold = lambda tid: suite.get(tid).data["gold_sql"]  # noqa: E731
+    results = await compare(make_env, tasks, ScriptedSqlPolicy(gold, greedy=True),
+                            lambda seed: ScriptedSqlPolicy(gold, seed=1 + seed), args.budget, max_depth=4,
+                            concurrency=2)
+    return {"env": "agentgym/sql-v0 (test split)", "policy": "scripted stochastic SQL policy (NOT a model): gold 0.2, "
+            "LIMIT-1 0.3, truncated 0.15, explore 0.2, junk 0.15", "budget_policy_calls_per_task": args.budget,
+            "results": results}
+
+
+async def run_model(args: Any) -> dict[str, Any]:
+    opts = {"horizon": args.horizon} if args.env == "corridor" else {}
+    work = Path(args.work or tempfile.mkdtemp(prefix=f"{NAME}-"))
+    tools = list(env_factory(args.env, "train", **opts)().tools)
+    sft_reused = (work / "model" / "sft" / "final" / "config.json").exists()  # --work with a trained model
+    t0 = time.perf_counter()
+    records = await oracle_records(args.env, await split_tasks(args.env, "train", args.sft_episodes, **opts), **opts)
+    model_dir = await asyncio.to_thread(sft_tiny_model, work / "model", args.env, records, tools, hidden=args.hidden,
+                                        layers=args.layers, steps=args.sft_steps, lr=args.sft_lr)
+    sft_seconds = time.perf_counter() - t0
+    tasks = await split_tasks(args.env, "test", args.tasks, **opts)
+    max_depth = args.horizon if args.env == "corridor" else args.max_depth
+    async with served(model_dir, max_model_len=args.max_model_len, max_tokens=args.max_tokens) as s:
+        results = await compare(env_factory(args.env, "test", **opts), tasks, s.greedy, lambda seed: s.sample,
+                                args.budget, max_depth, concurrency=8)
+    return {"env": f"{ENV_IDS[args.env]} (test split)" + (f" horizon={args.horizon}" if args.env == "corridor" else ""),
+            "policy": f"tiny Llama hidden={args.hidden} layers={args.layers}, SFT {args.sft_steps} steps on "
+                      f"{len(records)} oracle train episodes; HFServer + TokenPolicy (T=1 sampling, T=0 greedy)",
+            "sft_seconds": sft_seconds, "sft_reused": sft_reused, "budget_policy_calls_per_task": args.budget,
+            "results": results}
+
+
+def load_sections() -> dict[str, Any]:
+    """Sections of earlier runs; a file from before sections existed becomes the 'scripted/sql' section."""
+    path = RESULTS / f"{NAME}.json"
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    if "sections" in old:
+        return old["sections"]
+    keep = {k: old[k] for k in ("env", "policy", "budget_policy_calls_per_task", "results", "recorded_at") if k in old}
+    return {"scripted/sql": keep}
+
+
+def plot(sections: dict[str, Any], path: Path) -> None:
+    """One panel per (policy, env) section: success (Wilson 95% CI) of each method, policy calls per solved task."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agentgym.stats import wilson_interval
+
+    fig, axes = plt.subplots(1, len(sections), figsize=(4.2 * len(sections), 3.8), squeeze=False)
+    for ax, (key, sec) in zip(axes[0], sections.items()):
+        res = sec["results"]
+        names = list(res)
+        ys = [res[m]["success"] for m in names]
+        cis = [wilson_interval(res[m]["solved"], res[m]["tasks"]) for m in names]
+        ax.bar(names, ys, yerr=[[y - c[0] for y, c in zip(ys, cis)], [c[1] - y for y, c in zip(ys, cis)]],
+               capsize=4, color=["#999999", "#4c72b0", "#dd8452"][:len(names)])
+        for i, m in enumerate(names):
+            per = res[m]["per_solved"] if res[m]["solved"] else None
+            label = f"{per['policy_calls']:.1f}\ncalls/solved" if per else f"0 solved\n{res[m]['policy_calls']} calls"
+            ax.text(i, 0.02, label, ha="center", fontsize=7)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"{key} (budget {sec.get('budget_policy_calls_per_task')} calls/task)", fontsize=9)
+        ax.set_ylabel("held-out tasks solved")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--policy", default="scripted", choices=["scripted", "model"],
+                    help="scripted SQL stand-in, or the tiny SFT'd model behind HFServer + TokenPolicy")
+    ap.add_argument("--env", default="sql", choices=sorted(ENV_IDS), help="--policy model: which env")
+    ap.add_argument("--tasks", type=int, default=None, help="held-out tasks (default 30 scripted, 12 model)")
+    ap.add_argument("--budget", type=int, default=12, help="policy calls per task")
+    ap.add_argument("--horizon", type=int, default=2, help="corridor rooms")
+    ap.add_argument("--max-depth", type=int, default=4, help="MCTS depth on sql/search")
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--sft-episodes", type=int, default=64)
+    ap.add_argument("--sft-steps", type=int, default=60)
+    ap.add_argument("--sft-lr", type=float, default=3e-3)
+    ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--max-model-len", type=int, default=2048)
+    ap.add_argument("--work", default=None, help="work dir (reused: an SFT model already there is not retrained)")
+    a = ap.parse_args()
+    if a.policy == "scripted" and a.env != "sql":
+        ap.error("the scripted policy exists for sql only; use --policy model for other envs")
+    a.tasks = a.tasks or (30 if a.policy == "scripted" else 12)
+    section = asyncio.run(run_scripted(a) if a.policy == "scripted" else run_model(a))
+    sections = {**load_sections(), f"{a.policy}/{a.env}": section}
+    plot(sections, RESULTS / f"{NAME}.png")
+    write_results(NAME, {"sections": sections, "plot": f"bench/results/{NAME}.png",
+                         "note": "success = held-out tasks solved using the env's reward to pick (search upper "
+                                 "bound); each section is one (policy, env) run; 'scripted' is NOT a model"})
