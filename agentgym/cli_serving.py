@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,23 @@ from rich.console import Console
 SERVER_BACKENDS = ("hf", "vllm")
 model_app = typer.Typer(no_args_is_help=True, help="Build models for tests, demos and experiments.")
 console = Console()
+
+
+def run_async(coro: Any) -> Any:
+    """``asyncio.run`` that also closes loop-scoped env resources (the SQL env's query workers) before the loop ends.
+
+    Without it, workers bound to a finished loop linger until the next loop asks for one, and asyncio
+    logs "Loop ... that handles pid ... is closed" when they exit.
+    """
+    async def main() -> Any:
+        try:
+            return await coro
+        finally:
+            executor = sys.modules.get("agentgym.envs.sql.executor")
+            if executor is not None:
+                await executor.close_shared_executor()
+
+    return asyncio.run(main())
 
 
 async def env_texts(env_ids: Sequence[str], tasks_per_env: int = 64) -> list[str]:
@@ -45,14 +63,18 @@ async def env_texts(env_ids: Sequence[str], tasks_per_env: int = 64) -> list[str
 
 
 def build_tiny(out: Path, env_ids: Sequence[str], *, hidden_size: int = 256, num_layers: int = 4,
-               seed: int = 0) -> Path:
-    """A tiny Llama with a tokenizer trained on the envs' texts (skips the build when `out` already has one)."""
+               max_position_embeddings: int = 8192, seed: int = 0) -> Path:
+    """A tiny Llama with a tokenizer trained on the envs' texts (skips the build when `out` already has one).
+
+    8192 positions by default: an SQL task's first prompt (schema + tools) is ~2.5k tokens of a tiny BPE.
+    """
     from agentgym.policies.tiny_model import build_tiny_model
 
     if (out / "config.json").exists() and (out / "tokenizer.json").exists():
         return out
-    texts = asyncio.run(env_texts(env_ids))
-    return build_tiny_model(out, texts, hidden_size=hidden_size, num_layers=num_layers, seed=seed)
+    texts = run_async(env_texts(env_ids))
+    return build_tiny_model(out, texts, hidden_size=hidden_size, num_layers=num_layers,
+                            max_position_embeddings=max_position_embeddings, seed=seed)
 
 
 @model_app.command("tiny")

@@ -8,14 +8,16 @@ into ``--out`` and is skipped when its output is already there, so an interrupte
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
 
-from agentgym.cli_serving import build_tiny, served_token_policy
+from agentgym.cli_serving import build_tiny, run_async, served_token_policy
 
 console = Console()
 
@@ -74,14 +76,20 @@ async def dev_success(env_id: str, policy: Any, episodes: int, seed: int) -> dic
 def train(ctx: typer.Context,
           env_id: str = typer.Argument(..., help="environment to train on (its train split)"),
           model: str = typer.Option("tiny", help="model directory, or 'tiny' to build a tiny model in --out"),
+          tiny_hidden: int = typer.Option(256, help="--model tiny: hidden size"),
+          tiny_layers: int = typer.Option(4, help="--model tiny: layers"),
           sft: str = typer.Option("none", help="'oracle': SFT warm-up on oracle trajectories first; 'none'"),
           sft_episodes: int = typer.Option(200, help="oracle episodes (train split) for the warm-up"),
           sft_steps: int = typer.Option(150, help="SFT optimizer steps"),
+          sft_lr: float = typer.Option(1e-3, help="SFT learning rate (1e-3 suits a tiny model; ~1e-5 a real one)"),
           episodes: int = typer.Option(128, help="RL episode budget (steps = episodes / (tasks_per_step x group_size))"),
           backend: str = typer.Option("hf", help="policy server for rollouts: hf (built-in) or vllm"),
           out: Path = typer.Option(Path("runs/train"), help="run directory"),
           dev_episodes: int = typer.Option(32, help="dev-split episodes per evaluation (0: none)"),
-          max_model_len: int = typer.Option(2048, help="context length of the policy server"),
+          workers: int = typer.Option(0, help="rollouts on N Ray worker actors (0: in this process)"),
+          ray_address: Optional[str] = typer.Option(None, help="Ray cluster for --workers ('auto', "
+                                                               "ray://host:10001); default: a local Ray"),
+          max_model_len: int = typer.Option(4096, help="context length of the policy server"),
           records: list[Path] = typer.Option([], help="--algo qvalue: episode records to fit the critic on"),
           cql_alpha: float = typer.Option(0.0, help="--algo qvalue: weight of the conservative (CQL) term"),
           featurizer: str = typer.Option("bow", help="--algo qvalue: bow | minilm (frozen state/action features)"),
@@ -105,15 +113,16 @@ def train(ctx: typer.Context,
         path = fit_critic(records, out / "critic", cql_alpha, featurizer)
         console.print(f"critic {path}\nact with it: agentgym bench {env_id} --policy ... --best-of-n 8 --critic {path}")
         return
-    base = build_tiny(out / "base-model", [env_id], seed=seed) if model == "tiny" else Path(model)
+    base = (build_tiny(out / "base-model", [env_id], hidden_size=tiny_hidden, num_layers=tiny_layers, seed=seed)
+            if model == "tiny" else Path(model))
 
     policy_dir = base
     if sft == "oracle":
         from agentgym.trainers.sft import train_sft
 
-        data = asyncio.run(oracle_episodes(env_id, out / "oracle", sft_episodes, seed))
+        data = run_async(oracle_episodes(env_id, out / "oracle", sft_episodes, seed))
         sft_cfg = build_config(SFTConfig, {"model": str(base), "train_data": [str(data)], "run_dir": str(out / "sft"),
-                                           "env_id": env_id, "steps": sft_steps, "seed": seed, "lr": 1e-3,
+                                           "env_id": env_id, "steps": sft_steps, "seed": seed, "lr": sft_lr,
                                            "checkpoint_every": max(sft_steps // 3, 1)})
         if not (out / "sft" / "final" / "config.json").exists():
             console.print(f"[bold]SFT[/bold] {sft_steps} steps on {data}")
@@ -131,7 +140,7 @@ def train(ctx: typer.Context,
     cfg = build_config(RLConfig, {**layer, "steps": steps, "checkpoint_every": max(1, min(probe.checkpoint_every, steps))},
                        read_yaml(config_path) if config_path else {}, flags)
     console.print(f"[bold]RL[/bold] {cfg.algo}: {cfg.steps} steps x {per_step} episodes from {policy_dir}")
-    asyncio.run(_train_rl(cfg, backend, dev_episodes, max_model_len))  # type: ignore[arg-type]
+    run_async(_train_rl(cfg, backend, dev_episodes, max_model_len, workers, ray_address))  # type: ignore[arg-type]
 
     from agentgym.trainers.train_report import write_report
 
@@ -150,12 +159,45 @@ def _flag(args: list[str], name: str) -> str | None:
     return None
 
 
-async def _train_rl(cfg: Any, backend: str, dev_episodes: int, max_model_len: int) -> None:
+def ray_collector(cfg: Any, policy_factory: Callable[[], Any], workers: int) -> Callable[..., Any]:
+    """Rollouts of one RL step on Ray actors (each with its own envs and policy client) instead of this process."""
+    from agentgym.distributed import EnvSpec, run_distributed
+    from agentgym.records import iter_episodes
+    from agentgym.rollout import make_jobs
+
+    async def collect(task_ids: list[str], group_size: int, seed: int, out: Path) -> list[Any]:
+        out.unlink(missing_ok=True)
+        jobs = make_jobs(task_ids, group_size, base_seed=seed)
+        await asyncio.to_thread(run_distributed, jobs, EnvSpec(cfg.env_id, {"split": "train"}), policy_factory,
+                                workers=workers, concurrency_per_worker=max(1, cfg.concurrency // workers),
+                                out_path=out, resume=False)
+        return list(iter_episodes(out))
+
+    return collect
+
+
+async def _train_rl(cfg: Any, backend: str, dev_episodes: int, max_model_len: int, workers: int = 0,
+                    ray_address: str | None = None) -> None:
+    tasks = await train_tasks(cfg.env_id)
+    ray = None
+    if workers > 0:  # one Ray for the whole run (run_distributed reuses it), shut down at the end
+        from agentgym.extras import require
+
+        ray = require("ray", "ray")
+        ray.init(address=ray_address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        await _train_rl_served(cfg, backend, dev_episodes, max_model_len, tasks, workers)
+    finally:
+        if ray is not None:
+            ray.shutdown()
+
+
+async def _train_rl_served(cfg: Any, backend: str, dev_episodes: int, max_model_len: int, tasks: list[Any],
+                           workers: int) -> None:
     from agentgym.policies.token_policy import TokenPolicy
     from agentgym.registry import make
     from agentgym.trainers.rl import train_rl
 
-    tasks = await train_tasks(cfg.env_id)
     async with served_token_policy(backend, cfg.model, temperature=1.0, max_tokens=cfg.max_tokens,
                                    max_model_len=max_model_len) as (policy, server):
         greedy = TokenPolicy(cfg.model, server.base_url, model=server.model_name, temperature=0.0,
@@ -168,12 +210,18 @@ async def _train_rl(cfg: Any, backend: str, dev_episodes: int, max_model_len: in
         def show(step: int, row: dict[str, Any]) -> None:
             console.print(f"step {step}/{cfg.steps} | episodes {row['episodes']} | "
                           f"success {row['train/success']:.2f} | reward {row['train/reward']:.3f} | "
-                          f"loss {row.get('loss', float('nan')):.4f} | v{row['model_version']}"
+                          + (f"loss {row['loss']:.4f}" if "loss" in row else "no update (every group had equal rewards)")
+                          + f" | v{row['model_version']}"
                           + (f" | dev {row['dev/success']:.2f}" if "dev/success" in row else ""))
 
         try:
+            collect = None
+            if workers > 0:  # workers read the weights version from the server's responses
+                collect = ray_collector(cfg, functools.partial(
+                    TokenPolicy, cfg.model, server.base_url, model=server.model_name, temperature=1.0,
+                    max_tokens=cfg.max_tokens, max_model_len=max_model_len), workers)
             await train_rl(cfg, env_factory=lambda: make(cfg.env_id, split="train"), tasks=tasks, policy=policy,
-                           sync_weights=server.load_weights, evaluate=evaluate, progress=show)
+                           sync_weights=server.load_weights, evaluate=evaluate, progress=show, collect=collect)
         finally:
             await greedy.aclose()
 

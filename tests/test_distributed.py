@@ -124,3 +124,22 @@ def test_workers_that_cannot_start_end_the_run_with_infra_failure_records(local_
     assert sorted(r.key for r in records) == sorted(j.key for j in jobs)
     assert all(r.termination == "infra_error" and r.success is None and not r.scored for r in records)
     assert "cannot be built" in records[0].infra_errors[0]["message"]
+
+
+def test_bench_cli_with_ray_backend_plays_every_held_out_task_on_workers(local_ray, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from agentgym.cli import app
+
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(app, ["bench", "agentgym/sql-v0", "--policy", "oracle", "--split", "test",
+                                      "--episodes", "6", "--backend", "ray", "--workers", "2",
+                                      "--concurrency", "4", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["episodes"] == 6 and results["success_rate"] == 1.0 and results["missing_episodes"] == 0
+    records = list(iter_episodes(out / "episodes.jsonl"))
+    assert sorted(r.split for r in records) == ["test"] * 6  # workers built held-out envs, not the train split
+    assert len({r.key for r in records}) == 6

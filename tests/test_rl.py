@@ -28,6 +28,39 @@ def tiny(tmp_path_factory) -> Path:
                             num_heads=2, num_kv_heads=1, intermediate_size=128, vocab_size=600)
 
 
+@pytest.fixture(scope="module")
+def warm(tiny, tmp_path_factory) -> Path:
+    """The tiny model after a short SFT on oracle corridor episodes: it makes valid moves (and wrong doors at
+    temperature 1), so groups differ in reward and the RL updates below really move the weights."""
+    import asyncio
+
+    from agentgym.policy import make_policy
+    from agentgym.records import EpisodeWriter
+    from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs
+    from agentgym.trainers.config import SFTConfig
+    from agentgym.trainers.sft import train_sft
+
+    root = tmp_path_factory.mktemp("warm")
+
+    async def record() -> None:
+        ids = [t.id for t in await corridor_tasks()][:48]
+        with EpisodeWriter(root / "oracle.jsonl") as writer:
+            await RolloutEngine(lambda: agentgym.make(ENV, split="train", horizon=3), make_policy("oracle"),
+                                RolloutConfig(concurrency=8)).run(make_jobs(ids, 1, 0), on_record=writer.write)
+
+    asyncio.run(record())
+    train_sft(build_config(SFTConfig, {"model": str(tiny), "train_data": [str(root / "oracle.jsonl")],
+                                       "run_dir": str(root / "sft"), "env_id": ENV, "steps": 200, "lr": 3e-3,
+                                       "tensorboard": False, "checkpoint_every": 200}))
+    return root / "sft" / "final"
+
+
+def _weights(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
 async def corridor_tasks() -> list[TrainTask]:
     env = agentgym.make(ENV, split="train", horizon=3)
     try:
@@ -40,7 +73,7 @@ async def run(cfg: RLConfig, model: Path) -> list[int]:
     """Train with a fresh server (as after a crash); returns the steps the progress callback saw."""
     seen: list[int] = []
     async with HFServer(model, max_model_len=1024) as server:
-        async with TokenPolicy(model, server.base_url, temperature=1.0, max_tokens=16,
+        async with TokenPolicy(model, server.base_url, temperature=1.0, max_tokens=40,
                                max_model_len=1024) as policy:
             await train_rl(cfg, env_factory=lambda: agentgym.make(ENV, split="train", horizon=3),
                            tasks=await corridor_tasks(), policy=policy, sync_weights=server.load_weights,
@@ -48,11 +81,12 @@ async def run(cfg: RLConfig, model: Path) -> list[int]:
     return seen
 
 
-async def test_rl_updates_sync_versioned_weights_and_resume_exactly(tiny, tmp_path):
-    layer = {"model": str(tiny), "env_id": ENV, "run_dir": str(tmp_path / "rl"), "algo": "gigpo", "steps": 2,
-             "tasks_per_step": 2, "group_size": 2, "micro_batch_size": 2, "lr": 1e-3, "max_tokens": 16,
-             "group_filter": "none", "checkpoint_every": 1, "tensorboard": False, "concurrency": 4}
-    assert await run(build_config(RLConfig, layer), tiny) == [1, 2]
+async def test_rl_updates_sync_versioned_weights_and_resume_exactly(warm, tmp_path):
+    layer = {"model": str(warm), "env_id": ENV, "run_dir": str(tmp_path / "rl"), "algo": "gigpo", "steps": 2,
+             "tasks_per_step": 4, "group_size": 4, "micro_batch_size": 4, "lr": 1e-3, "max_tokens": 40,
+             "checkpoint_every": 1, "tensorboard": False, "concurrency": 8,
+             "reward_shaping": "invalid_action=-0.2"}
+    assert await run(build_config(RLConfig, layer), warm) == [1, 2]
 
     rows = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
@@ -62,10 +96,13 @@ async def test_rl_updates_sync_versioned_weights_and_resume_exactly(tiny, tmp_pa
     step2 = list(iter_episodes(tmp_path / "rl" / "rollouts" / "step-00000002.jsonl"))
     assert step2 and all(t.model_version == 1 for r in step2 for t in r.turns)
     assert rows[1]["logprob_gap"] < 1e-3
-    assert rows[0]["tokens"] > 0 and "adv_turn/0" in rows[0]
+    assert rows[0]["tokens"] > 0 and "adv_turn/0" in rows[0] and rows[0]["kept_episodes"] > 0
+    # the updates were real: the weights the server got differ from the SFT model they started from
+    start, synced = _weights(warm), _weights(tmp_path / "rl" / "weights" / "step-00000002")
+    assert max(float((synced[k] - start[k]).abs().max()) for k in start) > 1e-4
 
     # resume: the run continues at step 3 from the newest checkpoint; no step is logged twice
-    assert await run(build_config(RLConfig, {**layer, "steps": 3}), tiny) == [3]
+    assert await run(build_config(RLConfig, {**layer, "steps": 3}), warm) == [3]
     rows = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert rows[2]["model_version"] == 2  # the fresh server got the restored weights (1), then one update (2)

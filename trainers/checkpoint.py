@@ -1,7 +1,8 @@
 """Checkpoints that survive kill -9: atomic directories holding everything an exact resume needs.
 
 A checkpoint is ``<run_dir>/checkpoints/step-00000012/`` with ``model/`` (``save_pretrained`` for HF models,
-else ``model.pt`` state dict), ``trainer_state.pt`` (optimizer, LR scheduler, python/numpy/torch RNG states,
+else ``model.pt`` state dict; a LoRA model's merged weights plus its adapter in ``model/lora/``, see
+``trainers/lora.py``), ``trainer_state.pt`` (optimizer, LR scheduler, python/numpy/torch RNG states,
 sampler state, extra) and ``meta.json`` (step, metrics offset, time). It is written into a temporary
 directory, fsync'd, then renamed into place: a crash leaves either the whole checkpoint or none, and
 half-written temporaries are swept on the next start. The newest ``keep`` checkpoints are kept.
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from agentgym.trainers import lora
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step-(\d{8})$")
@@ -156,7 +159,10 @@ class CheckpointManager:
         tmp.mkdir(parents=True)
         model_dir = tmp / "model"
         model_dir.mkdir()
-        if _is_hf(model):
+        if lora.is_lora(model):  # merged weights for servers, the adapter itself for an exact resume
+            lora.save_merged(model, model_dir, tokenizer)
+            lora.save_adapter(model, model_dir / lora.ADAPTER_DIR)
+        elif _is_hf(model):
             model.save_pretrained(model_dir, safe_serialization=True)
             if tokenizer is not None:
                 tokenizer.save_pretrained(model_dir)
@@ -167,7 +173,7 @@ class CheckpointManager:
                     "rng": capture_rng_state(), "sampler_state": sampler_state, "extra": extra or {}},
                    tmp / "trainer_state.pt")
         meta = {"step": step, "metrics_offset": step if metrics_offset is None else metrics_offset,
-                "time": time.time(), "hf_model": _is_hf(model)}
+                "time": time.time(), "hf_model": _is_hf(model), "lora": lora.is_lora(model)}
         (tmp / "meta.json").write_text(json.dumps(meta))  # written last: its presence marks a complete checkpoint
         _fsync_tree(tmp)
         if final.exists():  # re-saving a step (e.g. after a resume): replace it whole
@@ -197,7 +203,9 @@ class CheckpointManager:
         if path is None:
             return None
         meta = json.loads((path / "meta.json").read_text())
-        if _is_hf(model):
+        if lora.is_lora(model):  # the frozen base came from the model directory; put the adapter back exactly
+            lora.load_adapter(model, path / "model" / lora.ADAPTER_DIR)
+        elif _is_hf(model):
             _load_hf_weights(model, path / "model")
         else:
             model.load_state_dict(torch.load(path / "model" / "model.pt", map_location="cpu", weights_only=True))

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentgym.errors import AgentGymError
+from agentgym.trainers.lora import DEFAULT_TARGETS as LORA_TARGETS
+from agentgym.trainers.shaping import parse_shaping
 
 CONFIG_FILE = "config.yaml"
 
@@ -48,6 +50,13 @@ class RunConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = opt("float32", "parameter dtype of the trained model")
     deterministic: bool = opt(True, "torch deterministic algorithms (exact resume on CPU)")
     tensorboard: bool = opt(True, "also write TensorBoard events to run_dir/tb (needs the tensorboard package)")
+    lora_rank: int = opt(0, "LoRA rank r: train rank-r adapters on a frozen base (0: full fine-tuning; needs peft)",
+                         ge=0)
+    lora_alpha: float = opt(16.0, "LoRA alpha: adapter updates are scaled by alpha / r", gt=0.0)
+    lora_dropout: float = opt(0.0, "dropout on the LoRA adapters' input (SFT; RL updates run in eval mode)",
+                              ge=0.0, le=0.9)
+    lora_targets: list[str] = opt(list(LORA_TARGETS),
+                                  "module names that get LoRA adapters (Llama/Qwen attention and MLP projections)")
 
     def validate(self) -> None:
         """Check bounds declared with ``opt(..., ge=, gt=, le=)`` and family rules; raises ConfigError."""
@@ -60,6 +69,9 @@ class RunConfig:
                                   ("le", value <= f.metadata.get("le", value), "<=")):
                 if not ok:
                     raise ConfigError(f"{type(self).__name__}.{f.name} = {value!r}: must be {word} {f.metadata[key]}")
+        if self.lora_rank > 0 and not self.lora_targets:
+            raise ConfigError(f"{type(self).__name__}.lora_targets is empty: LoRA (lora_rank = {self.lora_rank}) "
+                              "needs at least one module name, e.g. q_proj,v_proj")
 
 
 @dataclass
@@ -119,6 +131,9 @@ class RLConfig(RunConfig):
     gae_lambda: float = opt(1.0, "λ of turn-level GAE", ge=0.0, le=1.0)
     gigpo_omega: float = opt(1.0, "ω weighting GiGPO's step-group advantage", ge=0.0)
     group_filter: str = opt("zero-variance", "zero-variance | none | top:<fraction>")
+    reward_shaping: str = opt("", "training-only reward terms NAME=WEIGHT,... (invalid_action, tool_error, or a "
+                                  "reward component such as syntax_ok); the env's reward is unchanged")
+    min_form: str | None = opt(None, "PURE's min-form transform of per-turn rewards: min_form_softmax | min_form_exact")
     curriculum: bool = opt(True, "favour task families with intermediate success")
     concurrency: int = opt(8, "episodes in flight during rollouts", ge=1)
     max_tokens: int = opt(512, "generation budget per turn", ge=1)
@@ -128,6 +143,12 @@ class RLConfig(RunConfig):
         super().validate()
         if not self.model:
             raise ConfigError("RLConfig.model is required: the initial policy directory")
+        if self.min_form not in (None, "min_form_softmax", "min_form_exact"):
+            raise ConfigError(f"RLConfig.min_form = {self.min_form!r}: expected min_form_softmax or min_form_exact")
+        try:
+            parse_shaping(self.reward_shaping)
+        except ValueError as exc:
+            raise ConfigError(f"RLConfig.reward_shaping: {exc}") from None
         if not (self.group_filter in ("zero-variance", "none") or self.group_filter.startswith("top:")):
             raise ConfigError(f"RLConfig.group_filter = {self.group_filter!r}: expected zero-variance, none or top:<fraction>")
 

@@ -5,7 +5,8 @@ One training step:
 
 1. sample tasks (curriculum over families) and run ``group_size`` episodes per task through the policy
    server; the records keep the exact sampled tokens and the server's log-probs (token-in/token-out);
-2. credit: ``A[episode][turn] = estimate(algo, CreditBatch)`` (GRPO, RLOO, GiGPO, turn-level GAE, ...);
+2. credit: training rewards ``r'_t = r_t + shaping terms`` (trainers/shaping.py; optionally PURE's min-form),
+   then ``A[episode][turn] = estimate(algo, CreditBatch)`` (GRPO, RLOO, GiGPO, turn-level GAE, ...);
 3. drop groups that carry no signal, pack episodes into token rows whose loss mask covers only the
    model's own tokens (environment tokens never get gradient);
 4. ``π_old`` = the trainer's log-probs before the update; truncated importance weights
@@ -21,7 +22,6 @@ Checkpoints hold the model, optimizer, RNGs, curriculum and the step, so a kille
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -39,14 +39,18 @@ from agentgym.rollout import EnvFactory, RolloutConfig, RolloutEngine, make_jobs
 from agentgym.stats import wilson_interval
 from agentgym.trainers.checkpoint import CheckpointManager
 from agentgym.trainers.config import RLConfig, save_config
-from agentgym.trainers.credit import CreditBatch, CreditConfig, estimate
+from agentgym.trainers.credit import CreditBatch, CreditConfig, estimate, shape_rewards
 from agentgym.trainers.curriculum import CurriculumSampler
-from agentgym.trainers.group_filter import filter_records
+from agentgym.trainers.group_filter import filter_indices
+from agentgym.trainers.lora import LoraSettings, apply_lora, reference_model, save_model, trainable_parameters
 from agentgym.trainers.losses import agg_loss, global_normalisers, kl_estimate, ppo_clip_loss, tis_weights
 from agentgym.trainers.metrics import MetricsLogger
 from agentgym.trainers.packing import PackedBatch, pack_episodes
+from agentgym.trainers.shaping import parse_shaping, shaped_turn_rewards
 
 WeightSync = Callable[[Path], Awaitable[int]]
+Collect = Callable[[Sequence[str], int, int, Path], Awaitable[list[EpisodeRecord]]]
+"""(task ids, group size, seed, out JSONL) -> one record per episode: e.g. Ray workers instead of this process."""
 Evaluate = Callable[[int], Awaitable[dict[str, float]]]
 VALUE_ALGOS = frozenset({"turn_gae", "bilevel_gae"})  # estimators that need V(s_t) from a learned critic
 
@@ -175,13 +179,15 @@ def sample_step_tasks(tasks: Sequence[TrainTask], n: int, step: int, seed: int,
 
 
 def save_weights_for_sync(model: Any, tokenizer: Any, run_dir: Path, step: int) -> Path:
-    """Write the current weights to ``weights/step-N`` atomically (the server loads them from there)."""
+    """Write the current full weights to ``weights/step-N`` atomically (the server loads them from there).
+
+    A LoRA model is written merged (adapters folded into a copy), so the server loads plain weights.
+    """
     root = run_dir / "weights"
     final = root / f"step-{step:08d}"
     tmp = root / f".tmp-{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    save_model(model, tmp, tokenizer)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in sorted(p for p in root.glob("step-*") if p != final)[:-1]:  # keep the previous one as well
@@ -192,7 +198,7 @@ def save_weights_for_sync(model: Any, tokenizer: Any, run_dir: Path, step: int) 
 # --- the loop -------------------------------------------------------------------------------------
 
 async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[TrainTask], policy: Policy,
-                   sync_weights: WeightSync, evaluate: Evaluate | None = None,
+                   sync_weights: WeightSync, evaluate: Evaluate | None = None, collect: Collect | None = None,
                    progress: Callable[[int, dict[str, Any]], None] | None = None) -> RLResult:
     """Run ``cfg.steps`` updates (resuming from the newest checkpoint of ``cfg.run_dir`` when there is one)."""
     import torch
@@ -205,13 +211,14 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
     torch.manual_seed(cfg.seed)
     dtype = getattr(torch, cfg.dtype)
     model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype).to(cfg.device)
+    if cfg.lora_rank > 0:  # frozen base + rank-r adapters (trainers/lora.py)
+        model = apply_lora(model, LoraSettings.from_config(cfg))
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ref_model = None
-    if cfg.kl_coef > 0:
-        ref_model = copy.deepcopy(model).eval()
-        ref_model.requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    if cfg.kl_coef > 0:  # LoRA: the base with adapters disabled (no copy); else a frozen deep copy
+        ref_model = reference_model(model)
+    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=cfg.lr)
     curriculum = CurriculumSampler(sorted({t.family for t in tasks}), seed=cfg.seed) if cfg.curriculum else None
     value_head, value_opt = _value_head(model, cfg)
 
@@ -230,14 +237,22 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
         version = await sync_weights(restored.path / "model")  # the server must sample from the restored policy
 
     credit_cfg = CreditConfig(gamma=cfg.gamma, lam=cfg.gae_lambda, gigpo_omega=cfg.gigpo_omega)
-    with MetricsLogger(run_dir, resume_step=start_step if restored else None,
-                       tensorboard=cfg.tensorboard) as metrics:
+    shaping = parse_shaping(cfg.reward_shaping)
+    # A resumed (or fresh) run forgets whatever a killed run logged or rolled out after its checkpoint.
+    for stale in (run_dir / "rollouts").glob("step-*.jsonl"):
+        if int(stale.stem.split("-")[1]) > start_step:
+            stale.unlink()
+    with MetricsLogger(run_dir, resume_step=start_step, tensorboard=cfg.tensorboard) as metrics:
         for step in range(start_step + 1, cfg.steps + 1):
             t0 = time.perf_counter()
             picked = sample_step_tasks(tasks, cfg.tasks_per_step, step, cfg.seed, curriculum)
-            records = await collect_rollouts(env_factory, policy, [t.id for t in picked], cfg.group_size,
-                                             seed=cfg.seed * 1_000_003 + step, concurrency=cfg.concurrency,
-                                             out=run_dir / "rollouts" / f"step-{step:08d}.jsonl")
+            out = run_dir / "rollouts" / f"step-{step:08d}.jsonl"
+            if collect is None:
+                records = await collect_rollouts(env_factory, policy, [t.id for t in picked], cfg.group_size,
+                                                 seed=cfg.seed * 1_000_003 + step, concurrency=cfg.concurrency,
+                                                 out=out)
+            else:
+                records = await collect([t.id for t in picked], cfg.group_size, cfg.seed * 1_000_003 + step, out)
             rollout_s = time.perf_counter() - t0
             episodes_seen += len(records)
             scored = [r for r in records if r.scored]
@@ -246,16 +261,24 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
                 curriculum.update((family[r.task_id], float(bool(r.success))) for r in scored)
 
             # 2-3. credit on the groups that carry signal, packed into token rows
-            data = filter_records(trainable(records), cfg.group_filter)
+            # (training rewards = the env's turn rewards + the configured shaping terms)
+            data = trainable(records)
+            rewards = shaped_turn_rewards(data, shaping)
+            kept = filter_indices([r.group_id or r.task_id for r in data], [sum(r) for r in rewards], cfg.group_filter)
+            data, rewards = [data[i] for i in kept], [rewards[i] for i in kept]
             row: dict[str, Any] = {}
             if data:
                 values = _turn_values(value_head, model, data, pad_id) if value_head is not None else None
-                advantages = estimate(cfg.algo, CreditBatch.from_records(data, values), credit_cfg)
+                credit = CreditBatch.from_records(data, values).with_rewards(rewards)
+                if cfg.min_form:
+                    credit = shape_rewards(credit, cfg.min_form)
+                advantages = estimate(cfg.algo, credit, credit_cfg)
                 batch = pack_episodes(data, advantages, pad_id)
                 # 4-5. the PPO update
                 row.update(policy_update(model, optimizer, batch, cfg, ref_model))
                 if value_head is not None:
-                    row["value_loss"] = _fit_values(value_head, value_opt, model, data, pad_id, credit_cfg)
+                    row["value_loss"] = _fit_values(value_head, value_opt, model, data, credit.turn_rewards, pad_id,
+                                                    credit_cfg)
                 row["tokens"] = batch.num_tokens
                 row.update({f"adv_turn/{t}": a for t, a in enumerate(advantage_by_turn(advantages))})
                 # 6. weight sync
@@ -268,7 +291,7 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
                         "train/infra_failures": len(records) - len(scored), "kept_episodes": len(data),
                         "tool_error_rate": tool_error_rate(scored), "model_version": version,
                         "rollout_s": rollout_s, "step_s": time.perf_counter() - t0})
-            if evaluate is not None and cfg.eval_every and step % cfg.eval_every == 0:
+            if evaluate is not None and (step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0)):
                 row.update({f"dev/{k}": v for k, v in (await evaluate(step)).items()})
             metrics.log(step, row)
             if progress is not None:
@@ -279,13 +302,9 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
                     extra.update(value_head=value_head.state_dict(), value_opt=value_opt.state_dict())
                 checkpoints.save(step, model, optimizer, tokenizer=tokenizer, extra=extra,
                                  sampler_state=curriculum.state_dict() if curriculum is not None else None)
-        if evaluate is not None and (not cfg.eval_every or cfg.steps % cfg.eval_every):
-            final = {f"dev/{k}": v for k, v in (await evaluate(cfg.steps)).items()}
-            metrics.log(cfg.steps, {**final, "episodes": episodes_seen})
     final_dir = run_dir / "final"
     shutil.rmtree(final_dir, ignore_errors=True)
-    model.save_pretrained(final_dir, safe_serialization=True)
-    tokenizer.save_pretrained(final_dir)
+    save_model(model, final_dir, tokenizer)  # plain full weights (LoRA merged into a copy)
     (final_dir / "agentgym_training.json").write_text(json.dumps(
         {"algo": cfg.algo, "steps": cfg.steps, "episodes": episodes_seen, "env_id": cfg.env_id,
          "base_model": cfg.model, "model_version": version}, indent=1))
@@ -317,8 +336,9 @@ def _turn_values(head: Any, model: Any, records: Sequence[EpisodeRecord], pad_id
     return table
 
 
-def _fit_values(head: Any, opt: Any, model: Any, records: Sequence[EpisodeRecord], pad_id: int,
-                credit_cfg: CreditConfig, epochs: int = 4) -> float:
+def _fit_values(head: Any, opt: Any, model: Any, records: Sequence[EpisodeRecord],
+                turn_rewards: Sequence[Sequence[float]], pad_id: int, credit_cfg: CreditConfig,
+                epochs: int = 4) -> float:
     """Regress V(s_t) on the discounted turn returns G_t of this batch (Monte-Carlo targets)."""
     import torch
 
@@ -327,7 +347,7 @@ def _fit_values(head: Any, opt: Any, model: Any, records: Sequence[EpisodeRecord
 
     batch = pack_episodes(records, [[0.0] * len(r.turns) for r in records], pad_id)
     hidden = last_hidden_states(model, batch)
-    returns = [turn_returns([t.reward for t in r.turns], credit_cfg.gamma) for r in records]
+    returns = [turn_returns(list(r), credit_cfg.gamma) for r in turn_rewards]
     targets = torch.tensor([returns[ep][t] for _, _, ep, t in turn_state_positions(batch)], dtype=torch.float32)
     loss = torch.tensor(0.0)
     for _ in range(epochs):

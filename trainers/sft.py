@@ -11,7 +11,8 @@ policy's own rollouts) are used as recorded, never re-tokenised.
 
 Run: ``python -m agentgym.trainers.sft --model DIR --train-data runs/oracle/episodes.jsonl --run-dir runs/sft``.
 Killed at any point (even ``kill -9``), the same command resumes from the newest checkpoint and finishes
-with the weights an uninterrupted run would have had.
+with the weights an uninterrupted run would have had. ``--lora-rank R`` trains rank-R adapters on a frozen
+base instead of every weight (``trainers/lora.py``); ``final/`` then holds the merged full weights.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from agentgym.policy import PolicyObservation
 from agentgym.records import EpisodeRecord, iter_episodes
 from agentgym.trainers.checkpoint import CheckpointManager, ResumableSampler
 from agentgym.trainers.config import ConfigError, SFTConfig, config_from_args, help_lines, save_config
+from agentgym.trainers.lora import LoraSettings, apply_lora, save_model, trainable_parameters
 from agentgym.trainers.metrics import MetricsLogger
 
 Messages = Sequence[Mapping[str, Any]]
@@ -286,8 +288,12 @@ def train_sft(cfg: SFTConfig, *, tools: Sequence[Mapping[str, Any]] | None = Non
     dev = [tokenize_episode(r, tokenizer, tools, builder=builder) for r in dev_records or []]
 
     model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=getattr(torch, cfg.dtype)).to(cfg.device)
+    lora_settings = LoraSettings.from_config(cfg)
+    if lora_settings.enabled:  # frozen base + rank-r adapters: the optimizer sees only the adapters
+        model = apply_lora(model, lora_settings)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = trainable_parameters(model)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     sampler = ResumableSampler(len(train), cfg.batch_size, seed=cfg.seed, shuffle=cfg.shuffle)
     ckpt = CheckpointManager(run_dir, cfg.checkpoint_every, cfg.keep_checkpoints)
@@ -309,7 +315,7 @@ def train_sft(cfg: SFTConfig, *, tools: Sequence[Mapping[str, Any]] | None = Non
             episodes = [train[i] for i in indices]
             optimizer.zero_grad(set_to_none=True)
             total, n_tokens = accumulate_gradients(model, episodes, pad_id, cfg)
-            grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            grad_norm = (torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                          if cfg.max_grad_norm > 0 else None)
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
@@ -331,9 +337,7 @@ def train_sft(cfg: SFTConfig, *, tools: Sequence[Mapping[str, Any]] | None = Non
     finally:
         metrics.close()
         torch.use_deterministic_algorithms(deterministic_before)  # leave the process as we found it
-    final_dir = run_dir / "final"
-    model.save_pretrained(final_dir, safe_serialization=True)
-    tokenizer.save_pretrained(final_dir)
+    final_dir = save_model(model, run_dir / "final", tokenizer)  # plain weights (LoRA merged into a copy)
     return SFTResult(run_dir, cfg.steps, loss_value, dev_value, final_dir, start)
 
 

@@ -49,7 +49,7 @@ def last_hidden_states(model: Any, batch: PackedBatch, *, detach_trunk: bool = T
         device = next(model.parameters()).device
         out = model(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
                     output_hidden_states=True)
-    return out.hidden_states[-1]
+    return out.hidden_states[-1].float()
 
 
 def predict_turn_values(head: TurnValueHead, hidden: torch.Tensor, batch: PackedBatch,
