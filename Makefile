@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install system-deps vllm test demo demo-baselines bench clean
+.PHONY: install system-deps vllm test demo demo-baselines bench bench-train clean
 
 # Debian packages the envs drive for real: bubblewrap (code sandbox), chromium + fonts (web). Installed only if missing.
 system-deps:
@@ -43,11 +43,11 @@ test: install vllm
 # Each stage skips work that is already done, so an interrupted `make demo` resumes.
 DEMO := runs/demo
 AGENTGYM := $(VENV)/bin/agentgym
-DEMO_BENCH := --split test --axis iid --episodes 40 --max-tokens 96 --max-model-len 4096 --no-progress
+DEMO_BENCH := --split test --axis iid --episodes 110 --max-tokens 96 --max-model-len 4096 --no-progress
 demo: install
 	$(AGENTGYM) train agentgym/sql-v0 --model tiny --tiny-hidden 128 --tiny-layers 2 --out $(DEMO) \
-	  --sft oracle --sft-episodes 400 --sft-steps 120 --sft-lr 2e-3 \
-	  --algo gigpo --episodes 64 --tasks-per-step 4 --group-size 4 --lr 1e-4 --max-tokens 96 \
+	  --sft oracle --sft-episodes 800 --sft-steps 450 --sft-lr 2e-3 \
+	  --algo gigpo --episodes 192 --tasks-per-step 4 --group-size 4 --lr 3e-5 --max-tokens 96 \
 	  --reward-shaping invalid_action=-0.1,tool_error=-0.05,syntax_ok=0.1,schema_jaccard=0.2 --dev-episodes 16
 	$(AGENTGYM) bench agentgym/sql-v0 --policy hf --model $(DEMO)/sft/final $(DEMO_BENCH) --out $(DEMO)/bench-sft --resume
 	$(AGENTGYM) bench agentgym/sql-v0 --policy hf --model $(DEMO)/rl/final $(DEMO_BENCH) --out $(DEMO)/bench-rl --resume
@@ -68,6 +68,18 @@ bench: install
 	$(PY) bench/web_soak.py
 	$(PY) bench/gui_latency.py
 	$(PY) bench/gui_soak.py
+
+# Serving, training and search experiments (minutes each on 2 cores; the vLLM ones need `make vllm`).
+bench-train: install vllm
+	$(PY) bench/generation_throughput.py
+	$(PY) bench/rollout_vllm.py
+	$(PY) bench/trainer_throughput.py
+	$(PY) bench/sft_checkpoint.py
+	$(PY) bench/decisive_turn.py
+	$(PY) bench/qvalue_best_of_n.py
+	$(PY) bench/search_vs_sampling.py
+	$(PY) bench/mcts_dpo.py
+	$(PY) bench/sql_sft_vs_rl.py
 
 clean:
 	rm -rf $(VENV) .venv-vllm runs .pytest_cache

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agentgym.cli_serving import SERVER_BACKENDS, model_app, serve, served_token_policy
+from agentgym.cli_serving import SERVER_BACKENDS, model_app, run_async, serve, served_token_policy
 from agentgym.cli_train import register as register_train
 from agentgym.errors import AgentGymError
 from agentgym.policy import Policy, make_policy, policy_names
@@ -120,7 +120,7 @@ def envs_show(env_id: str, env_kw: list[str] = typer.Option([], "--env", help="e
         finally:
             await env.aclose()
 
-    asyncio.run(describe())
+    run_async(describe())
 
 
 @app.command()
@@ -156,7 +156,7 @@ def run(env_id: str,
             if hasattr(pol, "aclose"):
                 await pol.aclose()
 
-    record = asyncio.run(play())
+    record = run_async(play())
     if as_json:
         print(json.dumps(record.to_json(), indent=2))
         return
@@ -278,7 +278,7 @@ def bench(env_id: str,
             if hasattr(pol, "aclose"):
                 await pol.aclose()
 
-    results = asyncio.run(go())
+    results = run_async(go())
     if search == "mcts":
         console.print(f"{env_id} [{split}] {results['policy']}: success {results['success_rate']:.3f} "
                       f"{_rounded(results['success_ci95'])}, {results['policy_calls_per_task']:.1f} policy calls and "
@@ -316,7 +316,7 @@ def compare(runs: list[Path] = typer.Argument(..., help="benchmark run dirs; the
     from agentgym.compare import compare_runs, comparison_markdown, write_comparison
 
     comparison = compare_runs(runs, label or None)
-    console.print(comparison_markdown(comparison))
+    print(comparison_markdown(comparison))  # plain: a Markdown table must not be re-wrapped
     if out is not None:
         console.print(f"wrote {write_comparison(comparison, out)}")
 
@@ -334,7 +334,7 @@ def manifest(env_id: str, write: Optional[Path] = typer.Option(None, help="write
         finally:
             await env.aclose()
 
-    data = asyncio.run(build())
+    data = run_async(build())
     text = json.dumps(data, indent=1) + "\n"
     if write:
         write.write_text(text)

@@ -18,8 +18,8 @@ from typing import Any
 from agentgym.errors import AgentGymError
 from agentgym.records import iter_episodes
 
-SUMMARY_KEYS = ("success_rate", "success_ci95", "mean_reward", "mean_turns", "tool_error_rate", "infra_errors",
-                "episodes")
+SUMMARY_KEYS = ("success_rate", "success_ci95", "mean_reward", "mean_turns", "invalid_action_rate", "tool_error_rate",
+                "infra_errors", "episodes")
 
 
 def sign_test_p(wins: int, losses: int) -> float:
@@ -91,13 +91,14 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
     lines = [f"# {comparison['env']} [{comparison['split']}]: {len(comparison['runs'])} runs", ""]
     if not comparison["comparable"]:
         lines += ["**Warning:** these runs differ in env, split or task manifest; the numbers are not comparable.", ""]
-    lines += ["| run | policy | success | 95% CI | reward | turns | tool-error rate | episodes | "
-              f"vs {comparison['baseline']}: wins / losses (p) |", "|---" * 9 + "|"]
+    lines += ["| run | policy | success | 95% CI | reward | turns | invalid actions / turn | tool-error rate | "
+              f"episodes | vs {comparison['baseline']}: wins / losses (p) |", "|---" * 10 + "|"]
     for run in comparison["runs"]:
         paired = run.get("vs_baseline")
         vs = f"{paired['wins']} / {paired['losses']} (p={paired['sign_test_p']:.3g})" if paired else "baseline"
         lines.append(f"| {run['label']} | {run['policy']} | {_fmt(run['success_rate'])} | {_fmt(run['success_ci95'])}"
-                     f" | {_fmt(run['mean_reward'])} | {_fmt(run['mean_turns'])} | {_fmt(run['tool_error_rate'])}"
+                     f" | {_fmt(run['mean_reward'])} | {_fmt(run['mean_turns'])} | {_fmt(run['invalid_action_rate'])}"
+                     f" | {_fmt(run['tool_error_rate'])}"
                      f" | {run['episodes']} | {vs} |")
     lines += ["", "Wins/losses count tasks one run solves and the other does not; p is McNemar's exact test.", ""]
     return "\n".join(lines)

@@ -105,3 +105,19 @@ async def served(model_dir: Path, *, max_model_len: int, max_tokens: int,
                 TokenPolicy(model_dir, server.base_url, temperature=0.0, tokenizer=sample.tokenizer,
                             **kwargs) as greedy:
             yield Served(server, sample, greedy)
+
+
+def add_policy_arguments(ap: Any) -> None:
+    """The command-line options every search/critic bench shares: which policy and env, and the tiny model's SFT."""
+    ap.add_argument("--policy", default="scripted", choices=["scripted", "model"],
+                    help="scripted SQL stand-in, or the tiny SFT'd model behind HFServer + TokenPolicy")
+    ap.add_argument("--env", default="sql", choices=sorted(ENV_IDS), help="--policy model: which env")
+    ap.add_argument("--horizon", type=int, default=2, help="corridor rooms")
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--sft-episodes", type=int, default=64)
+    ap.add_argument("--sft-steps", type=int, default=60)
+    ap.add_argument("--sft-lr", type=float, default=3e-3)
+    ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--max-model-len", type=int, default=2048)
+    ap.add_argument("--work", default=None, help="work dir (reused: an SFT model already there is not retrained)")

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, write_results  # noqa: E402
 from _scripted_sql import ScriptedSqlPolicy  # noqa: E402
-from _search_common import (ENV_IDS, env_factory, oracle_records, rate, served, sft_tiny_model,  # noqa: E402
+from _search_common import (ENV_IDS, add_policy_arguments, env_factory, oracle_records, rate, served, sft_tiny_model,  # noqa: E402
                             split_tasks)
 
 from agentgym.records import EpisodeWriter  # noqa: E402
@@ -147,22 +147,11 @@ def plot(sections: dict[str, Any], path: Path) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--policy", default="scripted", choices=["scripted", "model"],
-                    help="scripted SQL stand-in, or the tiny SFT'd model behind HFServer + TokenPolicy")
-    ap.add_argument("--env", default="sql", choices=sorted(ENV_IDS), help="--policy model: which env")
+    add_policy_arguments(ap)
     ap.add_argument("--train-tasks", type=int, default=None, help="behaviour tasks (x4 episodes); default 60 / 16")
     ap.add_argument("--test-tasks", type=int, default=None, help="held-out tasks; default 40 / 25")
     ap.add_argument("--featurizer", default="bow", help="bow | minilm (frozen encoder of the critic)")
     ap.add_argument("--epochs", type=int, default=60, help="critic epochs")
-    ap.add_argument("--horizon", type=int, default=2, help="corridor rooms")
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--sft-episodes", type=int, default=64)
-    ap.add_argument("--sft-steps", type=int, default=60)
-    ap.add_argument("--sft-lr", type=float, default=3e-3)
-    ap.add_argument("--max-tokens", type=int, default=48)
-    ap.add_argument("--max-model-len", type=int, default=2048)
-    ap.add_argument("--work", default=None, help="work dir (reused: an SFT model already there is not retrained)")
     a = ap.parse_args()
     if a.policy == "scripted" and a.env != "sql":
         ap.error("the scripted policy exists for sql only; use --policy model for other envs")

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, write_results  # noqa: E402
 from _scripted_sql import ScriptedSqlPolicy  # noqa: E402
-from _search_common import (ENV_IDS, env_factory, oracle_records, rate, served, sft_tiny_model,  # noqa: E402
+from _search_common import (ENV_IDS, add_policy_arguments, env_factory, oracle_records, rate, served, sft_tiny_model,  # noqa: E402
                             split_tasks)
 
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
@@ -154,21 +154,10 @@ def plot(sections: dict[str, Any], path: Path) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--policy", default="scripted", choices=["scripted", "model"],
-                    help="scripted SQL stand-in, or the tiny SFT'd model behind HFServer + TokenPolicy")
-    ap.add_argument("--env", default="sql", choices=sorted(ENV_IDS), help="--policy model: which env")
+    add_policy_arguments(ap)
     ap.add_argument("--tasks", type=int, default=None, help="held-out tasks (default 30 scripted, 12 model)")
     ap.add_argument("--budget", type=int, default=12, help="policy calls per task")
-    ap.add_argument("--horizon", type=int, default=2, help="corridor rooms")
     ap.add_argument("--max-depth", type=int, default=4, help="MCTS depth on sql/search")
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--sft-episodes", type=int, default=64)
-    ap.add_argument("--sft-steps", type=int, default=60)
-    ap.add_argument("--sft-lr", type=float, default=3e-3)
-    ap.add_argument("--max-tokens", type=int, default=48)
-    ap.add_argument("--max-model-len", type=int, default=2048)
-    ap.add_argument("--work", default=None, help="work dir (reused: an SFT model already there is not retrained)")
     a = ap.parse_args()
     if a.policy == "scripted" and a.env != "sql":
         ap.error("the scripted policy exists for sql only; use --policy model for other envs")

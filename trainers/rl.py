@@ -264,6 +264,7 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
             # (training rewards = the env's turn rewards + the configured shaping terms)
             data = trainable(records)
             rewards = shaped_turn_rewards(data, shaping)
+            shaped_return = float(np.mean([sum(r) for r in rewards])) if rewards else 0.0
             kept = filter_indices([r.group_id or r.task_id for r in data], [sum(r) for r in rewards], cfg.group_filter)
             data, rewards = [data[i] for i in kept], [rewards[i] for i in kept]
             row: dict[str, Any] = {}
@@ -289,6 +290,7 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
                         "train/success_lo": lo, "train/success_hi": hi,
                         "train/reward": float(np.mean([r.reward for r in scored])) if scored else 0.0,
                         "train/infra_failures": len(records) - len(scored), "kept_episodes": len(data),
+                        "train/shaped_return": shaped_return,
                         "tool_error_rate": tool_error_rate(scored), "model_version": version,
                         "rollout_s": rollout_s, "step_s": time.perf_counter() - t0})
             if evaluate is not None and (step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0)):
