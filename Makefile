@@ -52,7 +52,7 @@ demo: install
 	$(AGENTGYM) bench agentgym/sql-v0 --policy hf --model $(DEMO)/sft/final $(DEMO_BENCH) --out $(DEMO)/bench-sft --resume
 	$(AGENTGYM) bench agentgym/sql-v0 --policy hf --model $(DEMO)/rl/final $(DEMO_BENCH) --out $(DEMO)/bench-rl --resume
 	$(AGENTGYM) compare $(DEMO)/bench-sft $(DEMO)/bench-rl --label sft --label sft+rl --out $(DEMO)
-	@echo "reports: $(DEMO)/rl/report.md (training) $(DEMO)/compare.md (held-out) $(DEMO)/bench-*/report.md"
+	@echo "reports: $(DEMO)/rl/train_report.md (training) $(DEMO)/compare.md (held-out) $(DEMO)/bench-*/report.md"
 
 # The spine's demo: the oracle and the random policy on 200 held-out SQL tasks (seconds, no model).
 demo-baselines: install
