@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agentgym.cli_serving import build_tiny, run_async, served_token_policy
 
@@ -207,7 +208,12 @@ async def _train_rl_served(cfg: Any, backend: str, dev_episodes: int, max_model_
         async def evaluate(step: int) -> dict[str, float]:
             return await dev_success(cfg.env_id, greedy, dev_episodes, cfg.seed) if dev_episodes else {}
 
+        bar = Progress(TextColumn(f"RL {cfg.algo}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                       TimeElapsedColumn(), console=console, transient=True)
+        bar_task = bar.add_task("rl", total=cfg.steps)
+
         def show(step: int, row: dict[str, Any]) -> None:
+            bar.update(bar_task, completed=step)
             console.print(f"step {step}/{cfg.steps} | episodes {row['episodes']} | "
                           f"success {row['train/success']:.2f} | reward {row['train/reward']:.3f} | "
                           + (f"loss {row['loss']:.4f}" if "loss" in row else "no update (every group had equal rewards)")
@@ -220,8 +226,9 @@ async def _train_rl_served(cfg: Any, backend: str, dev_episodes: int, max_model_
                 collect = ray_collector(cfg, functools.partial(
                     TokenPolicy, cfg.model, server.base_url, model=server.model_name, temperature=1.0,
                     max_tokens=cfg.max_tokens, max_model_len=max_model_len), workers)
-            await train_rl(cfg, env_factory=lambda: make(cfg.env_id, split="train"), tasks=tasks, policy=policy,
-                           sync_weights=server.load_weights, evaluate=evaluate, progress=show, collect=collect)
+            with bar:
+                await train_rl(cfg, env_factory=lambda: make(cfg.env_id, split="train"), tasks=tasks, policy=policy,
+                               sync_weights=server.load_weights, evaluate=evaluate, progress=show, collect=collect)
         finally:
             await greedy.aclose()
 
