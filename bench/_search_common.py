@@ -121,3 +121,31 @@ def add_policy_arguments(ap: Any) -> None:
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--max-model-len", type=int, default=2048)
     ap.add_argument("--work", default=None, help="work dir (reused: an SFT model already there is not retrained)")
+
+
+@dataclass
+class PreparedModel:
+    """The tiny model a bench acts with: SFT'd on oracle train episodes (or reused from ``--work``)."""
+
+    opts: dict[str, Any]      # env options (the corridor's horizon)
+    model_dir: Path
+    sft_seconds: float
+    sft_reused: bool
+    sft_episodes: int         # oracle episodes it was fine-tuned on
+
+
+async def prepare_model(args: Any, name: str) -> PreparedModel:
+    """Record oracle train episodes and SFT a tiny model on them, as ``add_policy_arguments`` configures."""
+    import asyncio
+    import tempfile
+    import time
+
+    opts = {"horizon": args.horizon} if args.env == "corridor" else {}
+    work = Path(args.work or tempfile.mkdtemp(prefix=f"{name}-"))
+    tools = list(env_factory(args.env, "train", **opts)().tools)
+    reused = (work / "model" / "sft" / "final" / "config.json").exists()  # --work with a trained model
+    t0 = time.perf_counter()
+    records = await oracle_records(args.env, await split_tasks(args.env, "train", args.sft_episodes, **opts), **opts)
+    model_dir = await asyncio.to_thread(sft_tiny_model, work / "model", args.env, records, tools, hidden=args.hidden,
+                                        layers=args.layers, steps=args.sft_steps, lr=args.sft_lr)
+    return PreparedModel(opts, model_dir, time.perf_counter() - t0, reused, len(records))

@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, write_results  # noqa: E402
 from _scripted_sql import ScriptedSqlPolicy  # noqa: E402
-from _search_common import (ENV_IDS, add_policy_arguments, env_factory, oracle_records, rate, served, sft_tiny_model,  # noqa: E402
-                            split_tasks)
+from _search_common import (ENV_IDS, add_policy_arguments, env_factory, prepare_model, rate, served, split_tasks)  # noqa: E402
 
 from agentgym.records import EpisodeWriter  # noqa: E402
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
@@ -85,15 +84,9 @@ async def run_scripted(args: Any) -> dict[str, Any]:
 
 
 async def run_model(args: Any) -> dict[str, Any]:
-    opts = {"horizon": args.horizon} if args.env == "corridor" else {}
-    work = Path(args.work or tempfile.mkdtemp(prefix=f"{NAME}-"))
-    tools = list(env_factory(args.env, "train", **opts)().tools)
-    sft_reused = (work / "model" / "sft" / "final" / "config.json").exists()  # --work with a trained model
-    t0 = time.perf_counter()
-    records = await oracle_records(args.env, await split_tasks(args.env, "train", args.sft_episodes, **opts), **opts)
-    model_dir = await asyncio.to_thread(sft_tiny_model, work / "model", args.env, records, tools, hidden=args.hidden,
-                                        layers=args.layers, steps=args.sft_steps, lr=args.sft_lr)
-    sft_seconds = time.perf_counter() - t0
+    prepared = await prepare_model(args, NAME)
+    opts, model_dir, sft_seconds, sft_reused = (prepared.opts, prepared.model_dir, prepared.sft_seconds,
+                                                prepared.sft_reused)
     train = (await split_tasks(args.env, "train", 10_000, **opts))[-args.train_tasks:]  # disjoint from SFT's
     test = await split_tasks(args.env, "test", args.test_tasks, **opts)
     async with served(model_dir, max_model_len=args.max_model_len, max_tokens=args.max_tokens) as s:
@@ -102,7 +95,7 @@ async def run_model(args: Any) -> dict[str, Any]:
                    + (f" horizon={args.horizon}" if args.env == "corridor" else ""),
             "featurizer": args.featurizer,
             "policy": f"tiny Llama hidden={args.hidden} layers={args.layers}, SFT {args.sft_steps} steps on "
-                      f"{len(records)} oracle train episodes; HFServer + TokenPolicy (T=1)",
+                      f"{prepared.sft_episodes} oracle train episodes; HFServer + TokenPolicy (T=1)",
             "sft_seconds": sft_seconds, "sft_reused": sft_reused, **res}
 
 

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, write_results  # noqa: E402
 from _scripted_sql import ScriptedSqlPolicy  # noqa: E402
-from _search_common import (ENV_IDS, add_policy_arguments, env_factory, oracle_records, rate, served, sft_tiny_model,  # noqa: E402
-                            split_tasks)
+from _search_common import (ENV_IDS, add_policy_arguments, env_factory, prepare_model, rate, served, split_tasks)  # noqa: E402
 
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
 from agentgym.trainers.mcts import MCTSConfig, search  # noqa: E402
@@ -90,15 +88,9 @@ async def run_scripted(args: Any) -> dict[str, Any]:
 
 
 async def run_model(args: Any) -> dict[str, Any]:
-    opts = {"horizon": args.horizon} if args.env == "corridor" else {}
-    work = Path(args.work or tempfile.mkdtemp(prefix=f"{NAME}-"))
-    tools = list(env_factory(args.env, "train", **opts)().tools)
-    sft_reused = (work / "model" / "sft" / "final" / "config.json").exists()  # --work with a trained model
-    t0 = time.perf_counter()
-    records = await oracle_records(args.env, await split_tasks(args.env, "train", args.sft_episodes, **opts), **opts)
-    model_dir = await asyncio.to_thread(sft_tiny_model, work / "model", args.env, records, tools, hidden=args.hidden,
-                                        layers=args.layers, steps=args.sft_steps, lr=args.sft_lr)
-    sft_seconds = time.perf_counter() - t0
+    prepared = await prepare_model(args, NAME)
+    opts, model_dir, sft_seconds, sft_reused = (prepared.opts, prepared.model_dir, prepared.sft_seconds,
+                                                prepared.sft_reused)
     tasks = await split_tasks(args.env, "test", args.tasks, **opts)
     max_depth = args.horizon if args.env == "corridor" else args.max_depth
     async with served(model_dir, max_model_len=args.max_model_len, max_tokens=args.max_tokens) as s:
@@ -106,7 +98,7 @@ async def run_model(args: Any) -> dict[str, Any]:
                                 args.budget, max_depth, concurrency=8)
     return {"env": f"{ENV_IDS[args.env]} (test split)" + (f" horizon={args.horizon}" if args.env == "corridor" else ""),
             "policy": f"tiny Llama hidden={args.hidden} layers={args.layers}, SFT {args.sft_steps} steps on "
-                      f"{len(records)} oracle train episodes; HFServer + TokenPolicy (T=1 sampling, T=0 greedy)",
+                      f"{prepared.sft_episodes} oracle train episodes; HFServer + TokenPolicy (T=1 sampling, T=0 greedy)",
             "sft_seconds": sft_seconds, "sft_reused": sft_reused, "budget_policy_calls_per_task": args.budget,
             "results": results}
 
