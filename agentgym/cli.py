@@ -6,7 +6,6 @@ training) are the one place that wires envs, policies and trainers together.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -19,7 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agentgym.cli_serving import SERVER_BACKENDS, model_app, run_async, serve, served_token_policy
+from agentgym.cli_serving import (SERVER_BACKENDS, model_app, run_async, serve, served_token_policy,
+                                  token_policy_factory)
 from agentgym.cli_train import register as register_train
 from agentgym.errors import AgentGymError
 from agentgym.policy import Policy, make_policy, policy_names
@@ -238,12 +238,11 @@ def bench(env_id: str,
             return None
 
         async def run(jobs: list[Any], episodes_file: Path) -> None:
-            from agentgym.distributed import EnvSpec, run_distributed
+            from agentgym.distributed import EnvSpec, run_distributed_async
 
-            await asyncio.to_thread(run_distributed, jobs, EnvSpec(env_id, {**_kv(env_kw), "split": split}),
-                                    policy_factory, workers=workers,
-                                    concurrency_per_worker=max(1, concurrency // workers), out_path=episodes_file,
-                                    ray_address=ray_address)
+            await run_distributed_async(jobs, EnvSpec(env_id, {**_kv(env_kw), "split": split}), policy_factory,
+                                        workers=workers, concurrency=concurrency, out_path=episodes_file,
+                                        ray_address=ray_address)
         return run
 
     async def evaluate(pol: Policy, pol_cfg: dict[str, Any], policy_factory: Any = None) -> dict[str, Any]:
@@ -264,11 +263,8 @@ def bench(env_id: str,
         if served:
             async with served_token_policy(policy, model, temperature=temperature, max_tokens=max_tokens,
                                            max_model_len=max_model_len) as (pol, server):
-                from agentgym.policies.token_policy import TokenPolicy
-
-                factory = functools.partial(TokenPolicy, model, server.base_url, model=server.model_name,
-                                            temperature=temperature, max_tokens=max_tokens,
-                                            max_model_len=max_model_len)
+                factory = token_policy_factory(model, server, temperature=temperature, max_tokens=max_tokens,
+                                               max_model_len=max_model_len)
                 return await evaluate(pol, {"backend": policy, "model": str(model), "temperature": temperature,
                                             "max_tokens": max_tokens}, factory)
         pol, pol_cfg = _policy(policy, base_url, model, seed, temperature, max_tokens)

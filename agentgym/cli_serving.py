@@ -7,10 +7,11 @@ imports (torch, transformers, the servers) happen inside the commands.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Optional
@@ -104,19 +105,25 @@ def make_server(backend: str, model_dir: str | Path, *, max_model_len: int | Non
     raise typer.BadParameter(f"unknown backend {backend!r}; expected one of {', '.join(SERVER_BACKENDS)}")
 
 
+def token_policy_factory(model_dir: str | Path, server: Any, *, temperature: float, max_tokens: int,
+                         max_model_len: int | None = None) -> Callable[..., Any]:
+    """A picklable ``TokenPolicy`` constructor for `server` (Ray workers build their own policy from it)."""
+    from agentgym.policies.token_policy import TokenPolicy
+
+    return functools.partial(TokenPolicy, model_dir, server.base_url, model=server.model_name,
+                             temperature=temperature, max_tokens=max_tokens, max_model_len=max_model_len)
+
+
 @asynccontextmanager
 async def served_token_policy(backend: str, model_dir: str | Path, *, temperature: float, max_tokens: int,
                               max_model_len: int | None = None,
                               start_timeout_s: float = 600.0) -> AsyncIterator[tuple[Any, Any]]:
     """Start a server for `model_dir`, yield (token policy, server), stop it on exit (errors included)."""
-    from agentgym.policies.token_policy import TokenPolicy
-
     server = make_server(backend, model_dir, max_model_len=max_model_len)
     await server.start(start_timeout_s)
     try:
-        policy = TokenPolicy(model_dir, server.base_url, model=server.model_name, temperature=temperature,
-                             max_tokens=max_tokens, max_model_len=max_model_len,
-                             version_source=lambda: server.version)
+        policy = token_policy_factory(model_dir, server, temperature=temperature, max_tokens=max_tokens,
+                                      max_model_len=max_model_len)(version_source=lambda: server.version)
         try:
             yield policy, server
         finally:

@@ -7,8 +7,6 @@ into ``--out`` and is skipped when its output is already there, so an interrupte
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agentgym.cli_serving import build_tiny, run_async, served_token_policy
+from agentgym.cli_serving import build_tiny, run_async, served_token_policy, token_policy_factory
 
 console = Console()
 
@@ -162,16 +160,15 @@ def _flag(args: list[str], name: str) -> str | None:
 
 def ray_collector(cfg: Any, policy_factory: Callable[[], Any], workers: int) -> Callable[..., Any]:
     """Rollouts of one RL step on Ray actors (each with its own envs and policy client) instead of this process."""
-    from agentgym.distributed import EnvSpec, run_distributed
+    from agentgym.distributed import EnvSpec, run_distributed_async
     from agentgym.records import iter_episodes
     from agentgym.rollout import make_jobs
 
     async def collect(task_ids: list[str], group_size: int, seed: int, out: Path) -> list[Any]:
         out.unlink(missing_ok=True)
-        jobs = make_jobs(task_ids, group_size, base_seed=seed)
-        await asyncio.to_thread(run_distributed, jobs, EnvSpec(cfg.env_id, {"split": "train"}), policy_factory,
-                                workers=workers, concurrency_per_worker=max(1, cfg.concurrency // workers),
-                                out_path=out, resume=False)
+        await run_distributed_async(make_jobs(task_ids, group_size, base_seed=seed),
+                                    EnvSpec(cfg.env_id, {"split": "train"}), policy_factory, workers=workers,
+                                    concurrency=cfg.concurrency, out_path=out, resume=False)
         return list(iter_episodes(out))
 
     return collect
@@ -195,15 +192,13 @@ async def _train_rl(cfg: Any, backend: str, dev_episodes: int, max_model_len: in
 
 async def _train_rl_served(cfg: Any, backend: str, dev_episodes: int, max_model_len: int, tasks: list[Any],
                            workers: int) -> None:
-    from agentgym.policies.token_policy import TokenPolicy
     from agentgym.registry import make
     from agentgym.trainers.rl import train_rl
 
     async with served_token_policy(backend, cfg.model, temperature=1.0, max_tokens=cfg.max_tokens,
                                    max_model_len=max_model_len) as (policy, server):
-        greedy = TokenPolicy(cfg.model, server.base_url, model=server.model_name, temperature=0.0,
-                             max_tokens=cfg.max_tokens, max_model_len=max_model_len,
-                             version_source=lambda: server.version)
+        greedy = token_policy_factory(cfg.model, server, temperature=0.0, max_tokens=cfg.max_tokens,
+                                      max_model_len=max_model_len)(version_source=lambda: server.version)
 
         async def evaluate(step: int) -> dict[str, float]:
             return await dev_success(cfg.env_id, greedy, dev_episodes, cfg.seed) if dev_episodes else {}
@@ -223,9 +218,9 @@ async def _train_rl_served(cfg: Any, backend: str, dev_episodes: int, max_model_
         try:
             collect = None
             if workers > 0:  # workers read the weights version from the server's responses
-                collect = ray_collector(cfg, functools.partial(
-                    TokenPolicy, cfg.model, server.base_url, model=server.model_name, temperature=1.0,
-                    max_tokens=cfg.max_tokens, max_model_len=max_model_len), workers)
+                collect = ray_collector(cfg, token_policy_factory(cfg.model, server, temperature=1.0,
+                                                                  max_tokens=cfg.max_tokens,
+                                                                  max_model_len=max_model_len), workers)
             with bar:
                 await train_rl(cfg, env_factory=lambda: make(cfg.env_id, split="train"), tasks=tasks, policy=policy,
                                sync_weights=server.load_weights, evaluate=evaluate, progress=show, collect=collect)

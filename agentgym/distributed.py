@@ -260,3 +260,11 @@ def run_distributed(jobs: Iterable[EpisodeJob], env_factory_spec: EnvSpec | str 
             ray.shutdown()
     return DistributedResult(records=records, skipped=len(all_jobs) - len(todo), worker_deaths=deaths,
                              requeued=stats["requeued"], wall_s=time.perf_counter() - started, worker_names=names)
+
+
+async def run_distributed_async(jobs: Iterable[EpisodeJob], env_factory_spec: EnvSpec | str,
+                                policy_factory: PolicyFactory, *, workers: int, concurrency: int,
+                                out_path: str | Path, **kwargs: Any) -> DistributedResult:
+    """``run_distributed`` from async code (in a thread), with `concurrency` episodes in flight over all workers."""
+    return await asyncio.to_thread(run_distributed, list(jobs), env_factory_spec, policy_factory, workers=workers,
+                                   concurrency_per_worker=max(1, concurrency // workers), out_path=out_path, **kwargs)

@@ -238,6 +238,10 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
 
     credit_cfg = CreditConfig(gamma=cfg.gamma, lam=cfg.gae_lambda, gigpo_omega=cfg.gigpo_omega)
     shaping = parse_shaping(cfg.reward_shaping)
+    if collect is None:  # rollouts in this process (the default); Ray workers pass their own
+        async def collect(task_ids: Sequence[str], group_size: int, seed: int, out: Path) -> list[EpisodeRecord]:
+            return await collect_rollouts(env_factory, policy, task_ids, group_size, seed=seed,
+                                          concurrency=cfg.concurrency, out=out)
     # A resumed (or fresh) run forgets whatever a killed run logged or rolled out after its checkpoint.
     for stale in (run_dir / "rollouts").glob("step-*.jsonl"):
         if int(stale.stem.split("-")[1]) > start_step:
@@ -246,13 +250,8 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
         for step in range(start_step + 1, cfg.steps + 1):
             t0 = time.perf_counter()
             picked = sample_step_tasks(tasks, cfg.tasks_per_step, step, cfg.seed, curriculum)
-            out = run_dir / "rollouts" / f"step-{step:08d}.jsonl"
-            if collect is None:
-                records = await collect_rollouts(env_factory, policy, [t.id for t in picked], cfg.group_size,
-                                                 seed=cfg.seed * 1_000_003 + step, concurrency=cfg.concurrency,
-                                                 out=out)
-            else:
-                records = await collect([t.id for t in picked], cfg.group_size, cfg.seed * 1_000_003 + step, out)
+            records = await collect([t.id for t in picked], cfg.group_size, cfg.seed * 1_000_003 + step,
+                                    run_dir / "rollouts" / f"step-{step:08d}.jsonl")
             rollout_s = time.perf_counter() - t0
             episodes_seen += len(records)
             scored = [r for r in records if r.scored]
