@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install system-deps vllm test demo demo-baselines bench bench-train clean
+.PHONY: install system-deps vllm test load-check demo demo-baselines bench bench-train clean
 
 # Debian packages the envs drive for real: bubblewrap (code sandbox), chromium + fonts (web). Installed only if missing.
 system-deps:
@@ -37,6 +37,11 @@ vllm:
 
 test: install vllm
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The suite under load: `make test` while CPU hogs keep every core busy; appends wall time and pass/fail to
+# bench/results/load_check.json. `make load-check PYTEST_ARGS="tests/test_processes.py"` runs a selection.
+load-check: install vllm
+	bash scripts/load_check.sh $(PYTEST_ARGS)
 
 # The product's main job on CPU (~15 min on 2 cores): tiny model -> SFT on oracle SQL trajectories (train split)
 # -> turn-level RL (GiGPO) -> both checkpoints benchmarked on the same held-out SQL tasks -> comparison report.

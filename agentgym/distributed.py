@@ -16,9 +16,12 @@ record. Ray is imported lazily (``pip install 'agentgym[ray]'``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from typing import Any
 from agentgym.env import AsyncEnv
 from agentgym.extras import require
 from agentgym.policy import Policy
+from agentgym.processes import descendants, proc_info, snapshot, stop_pids_sync
 from agentgym.records import EpisodeRecord, EpisodeWriter, iter_episodes
 from agentgym.rollout import EpisodeJob, RolloutConfig, RolloutEngine
 
@@ -166,6 +170,34 @@ class DistributedResult:
     worker_names: list[str] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def local_ray(**init_kwargs: Any) -> Iterator[Any]:
+    """``ray.init(**init_kwargs)`` for the block, then ``ray.shutdown()`` and no process it started left behind.
+
+    ``ray.shutdown`` kills the GCS and the raylet but does not wait for them, nor for the raylet's workers,
+    log monitor or dashboard agent: every process this ``ray.init`` started here (our new children and all
+    their descendants, looked up again at shutdown) is stopped and waited for. Connecting to an existing
+    cluster (``address=...``) starts no process here, so nothing of that cluster is touched.
+    """
+    ray = require("ray", "ray")
+    me = os.getpid()
+    children_before = {(p, i.start) for p, i in snapshot().items() if i.ppid == me}
+    ray.init(**init_kwargs)
+    started = {(p, i.start) for p, i in snapshot().items() if i.ppid == me and (p, i.start) not in children_before}
+    try:
+        yield ray
+    finally:
+        table = snapshot()
+        roots = [p for p, start in started if p in table and table[p].start == start]
+        ours = {(p, table[p].start) for root in roots for p in [root, *descendants(root, table)]}
+        ray.shutdown()
+        pids = [p for p, start in ours if (info := proc_info(p)) is not None and info.start == start]
+        report = stop_pids_sync(pids, grace_s=5.0)
+        if not report.clean:
+            print(f"[agentgym] local Ray processes survived {'+'.join(report.signals)}: {report.survivors}",
+                  file=sys.stderr)
+
+
 def worker_name(run_id: str, index: int) -> str:
     """The Ray actor name of a run's `index`-th worker (replacements get new indices)."""
     return f"agentgym-rollout-{run_id}-{index}"
@@ -196,70 +228,68 @@ def run_distributed(jobs: Iterable[EpisodeJob], env_factory_spec: EnvSpec | str 
     done = {r.key for r in iter_episodes(out_path) if r.scored} if resume else set()
     todo = [j for j in all_jobs if j.key not in done]
     owns_ray = not ray.is_initialized()
-    if owns_ray:   # a Ray started here is shut down at the end; a caller's Ray is left running
-        ray.init(address=ray_address, include_dashboard=False, ignore_reinit_error=True,
-                 log_to_driver=False, configure_logging=False)
-    run_id = run_id or uuid.uuid4().hex[:8]
-    env_factory = as_env_factory(env_factory_spec)
-    policy_name = getattr(policy_factory, "name", None) or "distributed"
+    # a Ray started here is shut down at the end, with no process of it left; a caller's Ray is left running
+    with local_ray(address=ray_address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+                   configure_logging=False) if owns_ray else contextlib.nullcontext(ray):
+        run_id = run_id or uuid.uuid4().hex[:8]
+        env_factory = as_env_factory(env_factory_spec)
+        policy_name = getattr(policy_factory, "name", None) or "distributed"
 
-    coordinator_cls = ray.remote(num_cpus=0, max_concurrency=1)(_Coordinator)
-    worker_cls = ray.remote(num_cpus=worker_num_cpus, max_restarts=0)(_RolloutWorker)
-    coordinator = coordinator_cls.remote(todo, max_job_attempts, policy_name)
-    restarts_left = workers if max_worker_restarts is None else max_worker_restarts
-    names: list[str] = []
-    running: dict[Any, tuple[str, Any]] = {}   # run() ObjectRef -> (worker id, actor handle)
+        coordinator_cls = ray.remote(num_cpus=0, max_concurrency=1)(_Coordinator)
+        worker_cls = ray.remote(num_cpus=worker_num_cpus, max_restarts=0)(_RolloutWorker)
+        coordinator = coordinator_cls.remote(todo, max_job_attempts, policy_name)
+        restarts_left = workers if max_worker_restarts is None else max_worker_restarts
+        names: list[str] = []
+        running: dict[Any, tuple[str, Any]] = {}   # run() ObjectRef -> (worker id, actor handle)
 
-    def spawn() -> None:
-        name = worker_name(run_id, len(names))
-        names.append(name)
-        actor = worker_cls.options(name=name).remote(name, coordinator, env_factory, policy_factory,
-                                                     concurrency_per_worker, config)
-        running[actor.run.remote()] = (name, actor)
+        def spawn() -> None:
+            name = worker_name(run_id, len(names))
+            names.append(name)
+            actor = worker_cls.options(name=name).remote(name, coordinator, env_factory, policy_factory,
+                                                         concurrency_per_worker, config)
+            running[actor.run.remote()] = (name, actor)
 
-    records: list[EpisodeRecord] = []
-    deaths = 0
-    last_error = ""
-    try:
-        with EpisodeWriter(out_path) as writer:
-            if todo:
-                for _ in range(max(1, workers)):
-                    spawn()
-            remaining = len(todo)
-            while remaining > 0 or running:
-                finished, _ = ray.wait(list(running), num_returns=len(running), timeout=poll_interval_s) \
-                    if running else ([], [])
-                for ref in finished:
-                    name, actor = running.pop(ref)
-                    try:
-                        ray.get(ref)
-                    except RayError as exc:  # the process died (or could not start): its leases go back
-                        deaths += 1
-                        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-                        last_error = f"{type(exc).__name__}: {lines[-1].strip()[:300] if lines else ''}"
-                        ray.get(coordinator.requeue.remote(name))
-                        if restarts_left > 0:
-                            restarts_left -= 1
-                            spawn()
-                batch, remaining = ray.get(coordinator.drain.remote())
-                for data in batch:
-                    record = EpisodeRecord.from_json(data)
-                    writer.write(record)
-                    records.append(record)
-                    if on_record is not None:
-                        on_record(record)
-                if not running and remaining > 0:  # every worker is gone and none may be started
-                    message = f"no rollout worker left after {deaths} deaths; last: {last_error}"
-                    ray.get(coordinator.fail_pending.remote(message))
-            stats = ray.get(coordinator.stats.remote())
-    finally:
-        for _, actor in running.values():
-            ray.kill(actor)
-        ray.kill(coordinator)
-        if owns_ray:
-            ray.shutdown()
-    return DistributedResult(records=records, skipped=len(all_jobs) - len(todo), worker_deaths=deaths,
-                             requeued=stats["requeued"], wall_s=time.perf_counter() - started, worker_names=names)
+        records: list[EpisodeRecord] = []
+        deaths = 0
+        last_error = ""
+        try:
+            with EpisodeWriter(out_path) as writer:
+                if todo:
+                    for _ in range(max(1, workers)):
+                        spawn()
+                remaining = len(todo)
+                while remaining > 0 or running:
+                    finished, _ = ray.wait(list(running), num_returns=len(running), timeout=poll_interval_s) \
+                        if running else ([], [])
+                    for ref in finished:
+                        name, actor = running.pop(ref)
+                        try:
+                            ray.get(ref)
+                        except RayError as exc:  # the process died (or could not start): its leases go back
+                            deaths += 1
+                            lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+                            last_error = f"{type(exc).__name__}: {lines[-1].strip()[:300] if lines else ''}"
+                            ray.get(coordinator.requeue.remote(name))
+                            if restarts_left > 0:
+                                restarts_left -= 1
+                                spawn()
+                    batch, remaining = ray.get(coordinator.drain.remote())
+                    for data in batch:
+                        record = EpisodeRecord.from_json(data)
+                        writer.write(record)
+                        records.append(record)
+                        if on_record is not None:
+                            on_record(record)
+                    if not running and remaining > 0:  # every worker is gone and none may be started
+                        message = f"no rollout worker left after {deaths} deaths; last: {last_error}"
+                        ray.get(coordinator.fail_pending.remote(message))
+                stats = ray.get(coordinator.stats.remote())
+        finally:
+            for _, actor in running.values():
+                ray.kill(actor)
+            ray.kill(coordinator)
+        return DistributedResult(records=records, skipped=len(all_jobs) - len(todo), worker_deaths=deaths,
+                                 requeued=stats["requeued"], wall_s=time.perf_counter() - started, worker_names=names)
 
 
 async def run_distributed_async(jobs: Iterable[EpisodeJob], env_factory_spec: EnvSpec | str,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from typing import IO, Any
 import httpx
 
 from agentgym.errors import InfrastructureError
+from agentgym.processes import StopReport, kill_group_now, stop_group
 
 
 class ServerStartError(InfrastructureError):
@@ -83,6 +83,7 @@ class ManagedServer:
         self._log: IO[bytes] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
         self._restart_lock: asyncio.Lock | None = None
+        self.last_stop: StopReport | None = None   # what the last stop or restart left behind (survivors)
 
     # --- what subclasses provide -------------------------------------------------------------------
     def command(self) -> list[str]:
@@ -168,32 +169,33 @@ class ManagedServer:
         raise ServerStartError(f"server not healthy after {timeout_s:.0f} s; log {self.log_path}:\n"
                                f"{log_tail(self.log_path)}")
 
-    async def stop(self) -> None:
-        """Stop the watchdog, then SIGTERM the whole process group, SIGKILL it after ``stop_timeout_s``."""
+    async def stop(self) -> StopReport:
+        """Stop the watchdog, then the whole process group (SIGTERM, SIGKILL after ``stop_timeout_s``); returns
+        once no process of the group is left, or with the survivors named in the report (also logged)."""
         task, self._watchdog_task = self._watchdog_task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self._kill_group()
+        return await self._kill_group()
 
-    async def _kill_group(self) -> None:
-        proc = self._proc
-        if proc is not None:
-            for sig, wait_s in ((signal.SIGTERM, self.stop_timeout_s), (signal.SIGKILL, 10.0)):
-                if proc.poll() is not None:
-                    break
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, sig)
-                deadline = time.monotonic() + wait_s
-                while proc.poll() is None and time.monotonic() < deadline:
-                    await asyncio.sleep(0.05)
-            # children that outlived the leader (its group id is its pid) must go too
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+    async def _kill_group(self) -> StopReport:
+        """Stop the server's process group and close its log; the report is kept as ``last_stop``."""
+        report = StopReport()
+        if self._proc is not None:
+            # the group id is the leader's pid (start_new_session): children that outlived it are found too
+            report = await stop_group(self._proc.pid, leader=self._proc, grace_s=self.stop_timeout_s)
+        self.last_stop = report
+        if not report.clean:
+            message = (f"[agentgym] server {self.root_url} (group {self._proc.pid}): processes survived "
+                       f"{'+'.join(report.signals)}: {report.survivors}\n")
+            print(message, end="", file=sys.stderr)
+            if self._log is not None:
+                self._log.write(message.encode())
         if self._log is not None:
             self._log.close()
             self._log = None
+        return report
 
     async def restart(self, timeout_s: float | None = None) -> None:
         """Stop the process (not the watchdog) and start it again on the same port."""
@@ -250,7 +252,7 @@ class ManagedServer:
         proc = getattr(self, "_proc", None)
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(Exception):
-                os.killpg(proc.pid, signal.SIGKILL)
+                kill_group_now(proc.pid)
 
 
 class HFServer(ManagedServer):

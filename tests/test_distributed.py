@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
 import sys
+import textwrap
+import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from agentgym.distributed import EnvSpec, _Coordinator, run_distributed, worker_name
+from agentgym.distributed import local_ray as start_local_ray
+from agentgym.processes import alive, cmdline, stop_pids_sync
 from agentgym.records import iter_episodes
 from agentgym.rollout import EpisodeJob, make_jobs
 
@@ -41,10 +48,9 @@ def failing_factory():
 def local_ray():
     # the factories below live in this test module, which Ray workers cannot import: ship them by value
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}})
-    yield ray
-    ray.shutdown()
+    with start_local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}}) as r:
+        yield r
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +149,58 @@ def test_bench_cli_with_ray_backend_plays_every_held_out_task_on_workers(local_r
     records = list(iter_episodes(out / "episodes.jsonl"))
     assert sorted(r.split for r in records) == ["test"] * 6  # workers built held-out envs, not the train split
     assert len({r.key for r in records}) == 6
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Live processes whose environment carries `marker` (Ray's processes inherit the driver's environment)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                env = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in env and alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+# A driver that starts its own Ray through run_distributed and, once it returned, lists every process still
+# alive that carries its marker: the GCS, the raylet, its workers and helpers must all be gone by then.
+OWN_RAY_DRIVER = textwrap.dedent("""
+    import json, os, sys
+    from pathlib import Path
+    from agentgym.distributed import EnvSpec, run_distributed
+    from agentgym.policies.oracle import OraclePolicy
+    from agentgym.processes import alive, cmdline
+    from agentgym.rollout import make_jobs
+
+    out, marker, ids = sys.argv[1], os.environ["RAY_CLEANUP_MARKER"], json.loads(sys.argv[2])
+    result = run_distributed(make_jobs(ids), EnvSpec("agentgym/sql-v0", {"split": "train"}), OraclePolicy,
+                             workers=1, concurrency_per_worker=2, out_path=out)
+    left = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                env = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if f"RAY_CLEANUP_MARKER={marker}".encode() in env and alive(int(entry.name)):
+                left.append(cmdline(int(entry.name)))
+    print(json.dumps({"records": len(result.records), "left": left}), flush=True)
+""")
+
+
+def test_a_ray_started_by_run_distributed_leaves_no_process_when_it_returns(train_ids, tmp_path):
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "RAY_CLEANUP_MARKER": marker, "RAY_USAGE_STATS_ENABLED": "0"}
+    try:
+        out = subprocess.run([sys.executable, "-c", OWN_RAY_DRIVER, str(tmp_path / "episodes.jsonl"),
+                              json.dumps(train_ids[:2])], env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["records"] == 2
+        assert result["left"] == []          # checked before the driver exits: not Ray's atexit doing the work
+    finally:
+        leftovers = marked_processes(marker)
+        assert stop_pids_sync(leftovers).clean, [cmdline(p) for p in leftovers]

@@ -35,6 +35,29 @@ class SlowOracle:
                             prompt_token_ids=[1] * (10 + observation.turn), token_ids=[7, 8, 9], logprobs=[-1.0] * 3)
 
 
+class GatedOracle(SlowOracle):
+    """The oracle whose calls wait until `gate` of them are in flight at once (then all pass): a run whose
+    concurrency is below `gate` times out instead of depending on how fast the machine is."""
+
+    def __init__(self, gate: int):
+        super().__init__(delay=0)
+        self.gate = gate
+        self.opened = asyncio.Event()
+        self.entered = asyncio.Event()      # set by the first call: an episode is in flight
+
+    async def act(self, observation, tools):
+        self.entered.set()
+        if self.in_flight + 1 >= self.gate:
+            self.opened.set()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.wait_for(self.opened.wait(), timeout=120)
+        finally:
+            self.in_flight -= 1
+        return await super().act(observation, tools)
+
+
 def task_ids(n: int, split: str = "test") -> list[str]:
     env = GuessEnv(split=split)
     return [t.id for t in env.load_suite().tasks(split)[:n]]
@@ -47,10 +70,10 @@ async def test_episodes_overlap_up_to_the_concurrency_limit_and_envs_are_reused(
         made.append(GuessEnv(split="test"))
         return made[-1]
 
-    policy = SlowOracle()
+    policy = GatedOracle(gate=8)     # 8 calls must be in flight at once before any may finish
     records = await RolloutEngine(factory, policy, RolloutConfig(concurrency=8)).run(make_jobs(task_ids(24)))
     assert len(records) == 24 and all(r.success for r in records)
-    assert policy.max_in_flight == 8
+    assert policy.opened.is_set() and policy.max_in_flight == 8   # reached the limit, never above it
     assert len(made) == 8  # one env per worker, reset between episodes
     assert all(env.task is None for env in made)  # closed at the end
 
@@ -162,8 +185,9 @@ async def test_cancelling_a_run_closes_its_envs():
         made.append(GuessEnv(split="test"))
         return made[-1]
 
-    run = asyncio.create_task(RolloutEngine(factory, SlowOracle(5), RolloutConfig(concurrency=2)).run(make_jobs(task_ids(4))))
-    await asyncio.sleep(0.3)
+    policy = GatedOracle(gate=3)    # never opens with 2 workers: both episodes stay in flight until cancelled
+    run = asyncio.create_task(RolloutEngine(factory, policy, RolloutConfig(concurrency=2)).run(make_jobs(task_ids(4))))
+    await asyncio.wait_for(policy.entered.wait(), timeout=60)     # cancel mid-episode, not before the run began
     run.cancel()
     try:
         await run

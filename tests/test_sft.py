@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -210,34 +209,53 @@ def _sft_args(data, run_dir, steps):
             "--eval-every", "3", "--seed", "5"]
 
 
+# `python -m agentgym.trainers.sft ARGS` that, once checkpoint N (argv[1]) is written, says so and waits to be killed
+HOLD_AFTER_CHECKPOINT = """
+import runpy, sys, threading
+from agentgym.trainers.checkpoint import CheckpointManager
+
+hold_at, save = int(sys.argv[1]), CheckpointManager.save
+
+def save_then_hold(self, step, *args, **kwargs):
+    path = save(self, step, *args, **kwargs)
+    if step == hold_at:
+        print(f"holding after checkpoint {step}", flush=True)
+        threading.Event().wait()
+    return path
+
+CheckpointManager.save = save_then_hold
+sys.argv = ["agentgym.trainers.sft", *sys.argv[2:]]
+runpy.run_module("agentgym.trainers.sft", run_name="__main__")
+"""
+
+
 def test_kill_9_mid_training_then_resume_equals_an_uninterrupted_run(data):
     from agentgym.trainers.config import config_from_args
 
     steps = 8
     straight = config_from_args(SFTConfig, _sft_args(data, data["root"] / "straight", steps))
     train_sft(straight, tools=data["tools"])
-    # the same run in a subprocess, SIGKILLed once it has a few checkpoints
+    # the same run in a subprocess, SIGKILLed once checkpoint 4 is on disk: the run holds there until killed,
+    # so where it dies does not depend on how fast the machine is
     run_dir = data["root"] / "killed"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "agentgym.trainers.sft", *_sft_args(data, run_dir, steps)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            found = list_checkpoints(run_dir)
-            if found and found[-1][0] >= 4:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with open(data["root"] / "killed.stderr", "w+") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", HOLD_AFTER_CHECKPOINT, "4", *_sft_args(data, run_dir, steps)],
+                                stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
+        try:
+            line = proc.stdout.readline()
+            stderr.seek(0)
+            assert line == "holding after checkpoint 4\n", stderr.read()[-2000:]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
     killed_at = int(latest_checkpoint(run_dir).name.split("-")[1])
-    assert 4 <= killed_at < steps
+    assert killed_at == 4 and [s for s, _ in list_checkpoints(run_dir)] == [2, 4]
     # resume = run the same command again
     resumed = config_from_args(SFTConfig, _sft_args(data, run_dir, steps))
     result = train_sft(resumed, tools=data["tools"])

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from agentgym.policies.vllm_server import VLLMServer, default_vllm_python
+from agentgym.processes import group_members
 
 VLLM_PYTHON = default_vllm_python()
 vllm_only = pytest.mark.skipif(not VLLM_PYTHON.exists(),
@@ -31,22 +32,6 @@ ANSWER = {"role": "assistant", "content": "", "tool_calls": [
     {"type": "function", "function": {"name": "execute_sql", "arguments": {"query": "SELECT COUNT(*) FROM doctors"}}}]}
 MAX_LEN = 8192        # a sql-v0 prompt is ~2.5k tokens with this tiny tokenizer
 LOGPROB_ATOL = 1e-4   # vLLM CPU fp32 vs a transformers fp32 forward pass: measured max |diff| 4e-6 (printed)
-
-
-def pgid_members(pgid: int) -> list[int]:
-    """Pids of live (non-zombie) processes whose process group is `pgid`."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()   # state ppid pgrp ...
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 # --- without vLLM: the supervisor's command line and the restart fallback of load_weights ----------------------
@@ -111,7 +96,7 @@ async def test_load_weights_falls_back_to_a_restart_on_the_new_checkpoint(tmp_pa
             await server.load_weights(tmp_path)                    # not a checkpoint: nothing changes
         assert server.version == 1
         pgid = server.pid
-    assert pgid is not None and pgid_members(pgid) == []
+    assert pgid is not None and server.last_stop.clean and group_members(pgid) == []
 
 
 # --- the real thing -------------------------------------------------------------------------------------------
@@ -270,7 +255,7 @@ async def test_weight_reload_changes_outputs_bumps_the_version_and_tags_records(
 @vllm_only
 async def test_stop_leaves_no_process_in_the_servers_group(server):
     pgid = server.pid
-    assert pgid is not None and len(pgid_members(pgid)) >= 2      # the API server plus vLLM's engine process
-    await server.stop()
-    assert not server.alive
-    assert pgid_members(pgid) == []
+    assert pgid is not None and len(group_members(pgid)) >= 2      # the API server plus vLLM's engine process
+    report = await server.stop()          # returns only once the group is empty, or names the survivors
+    assert report.survivors == [] and not server.alive
+    assert group_members(pgid) == []

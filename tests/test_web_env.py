@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 
 import gymnasium
@@ -22,6 +21,7 @@ from hypothesis import strategies as st
 import agentgym
 from agentgym.benchmark import BenchConfig, run_benchmark
 from agentgym.envs.web.browser import _alive, _proc_table, descendants, live_hosts
+from agentgym.processes import stop_pids_sync, wait_gone
 from agentgym.envs.web.miniwob import SOLVERS, html_root
 from agentgym.policies.oracle import OraclePolicy
 from agentgym.policies.random_policy import RandomPolicy
@@ -71,15 +71,13 @@ async def test_scripted_solvers_reach_95_percent_on_held_out_seeds_as_a_soak_wit
     finally:
         sampler.cancel()
     per_task: dict[str, list[bool]] = defaultdict(list)
-    steps = []
     for record in iter_episodes(tmp_path / "oracle" / "episodes.jsonl"):
         per_task[record.task_info["template"]].append(bool(record.success))
-        steps += [t.env_ms for t in record.turns]
+    # a hung step would hit a call deadline and end its episode as an infra error: none may
     assert len(per_task) == len(SOLVERS) >= 10 and result["infra_errors"] == 0
     rates = {k: sum(v) / len(v) for k, v in per_task.items()}
     assert all(r >= 0.95 for r in rates.values()), rates
     assert result["episodes"] >= 60
-    assert max(steps) < 10_000  # no hung step
     assert peak["pids"] and 0 < peak["mb"] < 2500
     assert [p for p in peak["pids"] if _alive(p)] == [] and set(our_browser_pids()) == before_pids
 
@@ -211,10 +209,9 @@ def test_killing_the_owning_process_leaves_no_browser_behind():
         assert pids and all(_alive(p) for p in pids)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        deadline = time.monotonic() + 15
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [p for p in pids if _alive(p)] == []
+        # the browser notices its owner's pipe closed and exits by itself: wait for that (bounded), no signal
+        assert wait_gone(pids, timeout_s=60) == []
     finally:
         proc.kill()
         proc.wait()
+        stop_pids_sync(pids)   # only if the assertion failed: leave nothing behind for the next test

@@ -14,15 +14,15 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
+import sys
 import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agentgym import processes
 from agentgym.errors import EnvTimeoutError, InfrastructureError
 from agentgym.extras import require
 
@@ -98,18 +98,9 @@ def _proc_table() -> dict[int, tuple[int, str]]:
 
 
 def descendants(pid: int, table: Mapping[int, tuple[int, str]] | None = None) -> list[int]:
-    """All live descendants of `pid` (children, grandchildren ...)."""
+    """All live descendants of `pid` (children, grandchildren ...) in a ``_proc_table()``."""
     table = table if table is not None else _proc_table()
-    kids: dict[int, list[int]] = {}
-    for p, (pp, _) in table.items():
-        kids.setdefault(pp, []).append(p)
-    out: list[int] = []
-    stack = list(kids.get(pid, []))
-    while stack:
-        p = stack.pop()
-        out.append(p)
-        stack.extend(kids.get(p, []))
-    return sorted(out)
+    return processes.descendants(pid, {p: ppid for p, (ppid, _) in table.items()})
 
 
 def pss_mb(pids: list[int]) -> float:
@@ -126,12 +117,7 @@ def pss_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
+_alive = processes.alive   # kept for the soak benchmarks and tests that import it from here
 
 
 # --- the host -------------------------------------------------------------------------------------
@@ -246,15 +232,13 @@ class BrowserHost:
         self._known_pids = set()
 
     @staticmethod
-    async def _reap(pids: set[int], grace_s: float = 5.0) -> None:
-        """Wait for our browser processes to exit; SIGKILL any that outlive the grace period."""
-        deadline = time.monotonic() + grace_s
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        for pid in pids:
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+    async def _reap(pids: set[int], grace_s: float = 5.0) -> processes.StopReport:
+        """Make sure our browser processes are gone: SIGTERM, SIGKILL after `grace_s`, then wait for them."""
+        report = await processes.stop_pids(pids, grace_s=grace_s)
+        if not report.clean:
+            print(f"[agentgym] browser processes survived {'+'.join(report.signals)}: {report.survivors}",
+                  file=sys.stderr)
+        return report
 
     async def restart(self, reason: str) -> None:
         """Replace the browser; leases of the old one become unusable (their envs re-lease)."""
