@@ -20,7 +20,6 @@ from agentgym.tool_calls import ParsedAction, ToolCall, ToolResult
 
 MAX_CALL_CHARS = 20_000   # one call's source text; longer ones are refused before ``ast`` sees them
 MAX_NESTING = 20          # bracket depth of one call (ast recursion guard)
-_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\(")
 
 
 def _literal(node: ast.AST) -> Any:
@@ -47,25 +46,66 @@ def _literal(node: ast.AST) -> Any:
 MAX_CANDIDATES = 64  # known call names examined per action; more calls than this are never useful
 
 
-def _in_comment(text: str, pos: int) -> bool:
-    """Whether `pos` is inside a '#' comment of its line (quotes before it taken into account)."""
-    quote: str | None = None
-    for ch in text[text.rfind("\n", 0, pos) + 1:pos]:
-        if quote is not None:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#":
+# Possessive quantifiers (``*+``, ``++``) never give back what they matched, so these patterns do
+# bounded work per start position and scan action text in linear time (tests check every pattern here).
+# The lookbehind (no word character or dot before the name) is checked after the name's first letter, not
+# before it at every position: the same matches, several times faster on text with few letters.
+_NAME = re.compile(r"([A-Za-z_](?<![\w.][A-Za-z_])\w*+)\s*+\(")
+# Code up to a comment or an unclosed quote on one line (quotes as plain pairs, as before).
+_CODE = re.compile(r"(?:[^'\"#\n]++|'[^'\n]*+'|\"[^\"\n]*+\")*+")
+_SPECIAL = re.compile(r"[()\[\]{}'\"#\\]")  # the characters a bracket scan must look at
+
+
+class _CommentState:
+    """Whether call names are inside a '#' comment of their line, read forward only so each character is read once.
+
+    Positions asked about only grow, and the scan restarts after each whole call (its quotes and
+    brackets are balanced, so nothing is open at its end) or after a known comment's line.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self.clean_from = 0      # no quote or comment is open at this position
+        self.comment_end = -1    # positions in (comment start, comment_end] are inside a known comment
+
+    def at(self, pos: int) -> bool:
+        """Whether `pos` is inside a comment."""
+        if pos <= self.comment_end:
             return True
-    return False
+        text = self.text
+        begin = max(self.clean_from, self.comment_end)
+        newline = text.rfind("\n", begin, pos)
+        line_start = begin if newline < 0 else newline + 1
+        if text.find("#", line_start, pos) < 0:  # no '#' before it on its line: no comment to look for
+            return False
+        code = _CODE.match(text, line_start, pos)
+        stop = code.end() if code is not None else line_start
+        if stop < pos and text[stop] == "#":
+            line_end = text.find("\n", stop)
+            self.comment_end = len(text) if line_end < 0 else line_end
+            return True
+        return False
+
+    def skip_to(self, pos: int) -> None:
+        """Continue the scan after a whole call that ends at `pos`."""
+        self.clean_from = pos
 
 
 def _call_end(text: str, open_paren: int) -> int | None:
-    """Index just past the parenthesis closing the one at `open_paren`, skipping string literals; None if unclosed."""
+    """Index just past the parenthesis closing the one at `open_paren`, skipping string literals and comments.
+
+    None when the call is not closed within ``MAX_CALL_CHARS`` (or nests deeper than ``MAX_NESTING``), so one
+    call never costs more than that however long the text. Jumps between the characters that matter.
+    """
     depth = 0
+    limit = min(len(text), open_paren + MAX_CALL_CHARS)
     i = open_paren
     quote: str | None = None
-    while i < len(text):
+    while True:
+        m = _SPECIAL.search(text, i, limit)
+        if m is None:
+            return None
+        i = m.start()
         ch = text[i]
         if quote is not None:
             if ch == "\\":
@@ -88,11 +128,12 @@ def _call_end(text: str, open_paren: int) -> int | None:
             if depth == 0:
                 return i + 1
         elif ch == "#" and depth > 0:  # a comment runs to the end of the line
-            newline = text.find("\n", i)
-            i = len(text) if newline < 0 else newline
+            newline = text.find("\n", i, limit)
+            if newline < 0:
+                return None
+            i = newline
             continue
         i += 1
-    return None
 
 
 @dataclass(frozen=True)
@@ -121,6 +162,7 @@ class PythonCalls:
         spans: list[tuple[int, int, str]] = []
         pos = 0
         candidates = 0
+        comments = _CommentState(text)
         while True:
             m = _NAME.search(text, pos)
             if m is None or candidates >= MAX_CANDIDATES:  # bounded work however long the text
@@ -129,7 +171,7 @@ class PythonCalls:
                 pos = m.end()
                 continue
             candidates += 1
-            if _in_comment(text, m.start()):
+            if comments.at(m.start()):
                 pos = m.end()
                 continue
             end = _call_end(text, m.end() - 1)
@@ -137,6 +179,7 @@ class PythonCalls:
                 spans.append((m.start(), -1, m.group(1)))
                 return spans
             spans.append((m.start(), end, m.group(1)))
+            comments.skip_to(end)
             pos = end
 
     def detect(self, message: Mapping[str, Any], text: str) -> bool:
@@ -146,7 +189,8 @@ class PythonCalls:
         parsed = ParsedAction(self.name)
         for index, (start, end, fname) in enumerate(self._spans(text)):
             if end < 0:
-                parsed.errors.append(ToolResult(None, f"the call {fname}( is not closed with ')'", True))
+                parsed.errors.append(ToolResult(
+                    None, f"the call {fname}( is not closed with ')' within {MAX_CALL_CHARS} characters", True))
                 break
             call_id = f"call_{turn}_{index}"
             source = text[start:end]

@@ -9,25 +9,27 @@ format, so a model that speaks tags gets tag-shaped observations.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentgym.messages import Message, message_text
+from agentgym.tag_scan import scan_tags, strip_tag_blocks
 
 MAX_ACTION_CHARS = 200_000  # longer actions are refused whole, before any parsing
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+MAX_CALLS_PER_ACTION = 64   # calls read from one action; the rest get one error (an env runs only a few anyway)
 
 
 def strip_reasoning(text: str) -> str:
     """Remove reasoning: closed ``<think>`` blocks, everything before a dangling ``</think>`` (templates that open
     the block in the prompt), and everything after an unclosed ``<think>`` (generation stopped while thinking)."""
-    text = _THINK.sub("", text)
-    if "</think>" in text:
-        text = text.rsplit("</think>", 1)[1]
-    if "<think>" in text:
-        text = text.split("<think>", 1)[0]
+    text = strip_tag_blocks(text, "think")  # linear: a lazy regex here is quadratic in unclosed <think> tags
+    close = text.rfind("</think>")
+    if close >= 0:
+        text = text[close + len("</think>"):]
+    opening = text.find("<think>")
+    if opening >= 0:
+        text = text[:opening]
     return text
 
 
@@ -74,6 +76,16 @@ def _error(text: str) -> ToolResult:
     return ToolResult(call=None, content=text, is_error=True)
 
 
+_TOO_MANY = f"more than {MAX_CALLS_PER_ACTION} tool calls in one action: only the first {MAX_CALLS_PER_ACTION} are read"
+
+
+def _at_most(items: list[Any], parsed: ParsedAction) -> list[Any]:
+    """The first ``MAX_CALLS_PER_ACTION`` calls of an action; one error says the rest were ignored."""
+    if len(items) > MAX_CALLS_PER_ACTION:
+        parsed.errors.append(_error(_TOO_MANY))
+    return items[:MAX_CALLS_PER_ACTION]
+
+
 def _load_json(raw: str) -> tuple[Any, str | None]:
     try:
         return json.loads(raw), None
@@ -101,7 +113,7 @@ class OpenAIToolCalls:
         if not isinstance(calls, Sequence) or isinstance(calls, (str, bytes)):
             parsed.errors.append(_error("tool_calls must be a list of {id, type: 'function', function: {name, arguments}}"))
             return parsed
-        for index, raw in enumerate(calls):
+        for index, raw in enumerate(_at_most(list(calls), parsed)):
             call_id = f"call_{turn}_{index}"
             if isinstance(raw, Mapping) and isinstance(raw.get("id"), str) and raw["id"]:
                 call_id = raw["id"][:128]
@@ -138,16 +150,18 @@ class HermesToolCalls:
     """Hermes/Qwen text format ``<tool_call>{"name", "arguments"}</tool_call>``; results in ``<tool_response>``."""
 
     name = "hermes"
-    _CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 
     def detect(self, message: Mapping[str, Any], text: str) -> bool:
         return "<tool_call>" in text
 
     def parse(self, message: Mapping[str, Any], text: str, turn: int) -> ParsedAction:
         parsed = ParsedAction(self.name)
-        bodies = self._CALL.findall(text)
-        if text.count("<tool_call>") > len(bodies):
+        scan = scan_tags(text, ("tool_call",), MAX_CALLS_PER_ACTION)  # linear in the text, unlike a lazy regex
+        bodies = [span.body for span in scan.spans]
+        if scan.unclosed():
             parsed.errors.append(_error("a <tool_call> tag is not closed with </tool_call>"))
+        if scan.more:
+            parsed.errors.append(_error(_TOO_MANY))
         for index, body in enumerate(bodies):
             call_id = f"call_{turn}_{index}"
             data, problem = _load_json(body.strip())
@@ -188,14 +202,14 @@ class TagToolCalls:
 
     def parse(self, message: Mapping[str, Any], text: str, turn: int) -> ParsedAction:
         parsed = ParsedAction(self.name)
-        pattern = re.compile(r"<(%s)>(.*?)</\1>" % "|".join(map(re.escape, self.tags)), re.DOTALL)
-        found = [(m.start(), m.group(1), m.group(2)) for m in pattern.finditer(text)]
-        for tag in self.tags:
-            if text.count(f"<{tag}>") > sum(1 for _, t, _ in found if t == tag):
-                parsed.errors.append(_error(f"a <{tag}> tag is not closed with </{tag}>"))
-        for index, (_, tag, body) in enumerate(sorted(found)):
-            tool_name, arg = self.tags[tag]
-            parsed.calls.append(ToolCall(tool_name, {arg: body.strip()}, f"call_{turn}_{index}"))
+        scan = scan_tags(text, tuple(self.tags), MAX_CALLS_PER_ACTION)  # linear in the text, unlike a lazy regex
+        for tag in scan.unclosed():
+            parsed.errors.append(_error(f"a <{tag}> tag is not closed with </{tag}>"))
+        if scan.more:
+            parsed.errors.append(_error(_TOO_MANY))
+        for index, span in enumerate(scan.spans):
+            tool_name, arg = self.tags[span.tag]
+            parsed.calls.append(ToolCall(tool_name, {arg: span.body.strip()}, f"call_{turn}_{index}"))
         return parsed
 
     def render(self, results: Sequence[ToolResult]) -> list[Message]:

@@ -64,6 +64,9 @@ def test_digirl_autoui_text():
     ("swipe up", PhoneAction("swipe", x=206, y=671, direction="up")),
     ("swipe left", PhoneAction("swipe", x=330, y=420, direction="left")),
     ("type [hello world]", PhoneAction("input_text", text="hello world")),
+    ('Type "hi"', PhoneAction("input_text", text="hi")),
+    ("type [a] [b]]", PhoneAction("input_text", text="a] [b]")),   # the text runs to the closer that ends the line
+    ("type [x]\n.", PhoneAction("input_text", text="x")),          # a closer before a final newline also ends it
     ("press home", PhoneAction("navigate_home")),
     ("task complete", PhoneAction("status", goal_status="complete")),
 ])
@@ -84,6 +87,8 @@ def test_androidworld_json():
     lambda: parse_aitw({"action_type": 99}, PIXEL),
     lambda: parse_cogagent("tap [[1200, 5]]", PIXEL),
     lambda: parse_cogagent("fly away", PIXEL),
+    lambda: parse_cogagent("type [no closer", PIXEL),
+    lambda: parse_cogagent("type [a] b", PIXEL),
     lambda: parse_androidworld({"action_type": "teleport"}),
     lambda: parse_androidworld({"action_type": "click", "elbow": 1}),
 ])

@@ -20,13 +20,26 @@ Tools:
 Without native tool calls, write <execute>CODE</execute> to run code and <submit>CODE</submit> to submit; you may think in <think>...</think> first.
 You have {max_turns} turns; submitting ends the episode."""
 
-_FENCE = re.compile(r"^\s*```[a-zA-Z0-9_+-]*\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
+# The opening fence: blanks, three backticks, a language tag, then blanks up to and including the last
+# newline before the code. One anchored try with possessive repeats reads each character once. The closing
+# fence is found without a regex: the lazy (.*?) this replaces retried "blanks then backticks" at every
+# character of the code, which is O(n^2) on a long run of blanks.
+_FENCE_OPENING = re.compile(r"\s*+```[a-zA-Z0-9_+-]*+(?:[^\S\n]*+\n)++")
 
 
 def clean_code(code: str) -> str:
-    """Strip one surrounding Markdown code fence, which agents often put around tagged code."""
-    match = _FENCE.match(code)
-    return match.group(1) if match else code
+    """Strip one surrounding Markdown code fence, which agents often put around tagged code.
+
+    The code is what lies between the opening fence's line and a closing fence followed only by blanks, less its
+    trailing blanks; text without both fences is returned unchanged.
+    """
+    opening = _FENCE_OPENING.match(code)
+    if opening is None:
+        return code
+    rest = code[opening.end():].rstrip()  # str.rstrip strips exactly the characters the regex \s matches
+    if not rest.endswith("```"):
+        return code
+    return rest[:-3].rstrip()
 
 
 def truncate(text: str, limit: int = OUTPUT_CHARS) -> str:

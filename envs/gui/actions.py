@@ -112,10 +112,16 @@ def parse_aitw(obj: Mapping[str, Any], screen: Screen) -> PhoneAction:
     raise ActionFormatError(f"unknown AitW action type {obj.get('action_type')!r}")
 
 
-_AUTOUI_FIELD = re.compile(r'"(action_type|touch_point|lift_point|typed_text)"\s*:\s*"((?:[^"\\]|\\.)*)"')
-_COG_POINT = re.compile(r"^(tap|click|long_press|long press|double_tap|double tap)\s*\[\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]\]$", re.I)
-_COG_SWIPE = re.compile(r"^swipe\s+(up|down|left|right)$", re.I)
-_COG_TYPE = re.compile(r"^type\s*[\[\"'](.*)[\]\"']$", re.I | re.S)
+# Agent text is adversarial (up to the action length limit), so every repeat below is possessive: no regex here
+# backtracks, and the unanchored ones (findall, search) can only start a try at a quoted field name.
+# A JSON-style string value stops at its closing quote or at a backslash before a newline, never inside an escape.
+_AUTOUI_FIELD = re.compile(r'"(action_type|touch_point|lift_point|typed_text)"\s*+:\s*+"((?:[^"\\]|\\.)*+)"')
+_AITW_TYPE = re.compile(r'"action_type"\s*+:\s*+("[A-Z_]++"|\d++)')  # AitW's upper-case or numeric action types
+_COG_POINT = re.compile(r"^(tap|click|long_press|long press|double_tap|double tap)\s*+\[\[\s*+(-?[\d.]++)\s*+,\s*+"
+                        r"(-?[\d.]++)\s*+\]\]$", re.I)
+_COG_SWIPE = re.compile(r"^swipe\s++(up|down|left|right)$", re.I)
+_COG_TYPE = re.compile(r"type\s*+[\[\"']", re.I)  # the opening of ``type [text]``; the text runs to the last closer
+_COG_TYPE_CLOSERS = "]\"'"
 _COG_PRESS = {"press back": PhoneAction("navigate_back"), "press home": PhoneAction("navigate_home"),
               "press enter": PhoneAction("keyboard_enter"), "task complete": PhoneAction("status", goal_status="complete"),
               "task impossible": PhoneAction("status", goal_status="infeasible"), "wait": PhoneAction("wait")}
@@ -146,11 +152,25 @@ def parse_cogagent(line: str, screen: Screen) -> PhoneAction:
     if m := _COG_SWIPE.match(line):
         touch, lift = SWIPE_MACROS[m.group(1).lower()]
         return from_dual_point(screen, touch, lift)
-    if m := _COG_TYPE.match(line):
-        return PhoneAction("input_text", text=m.group(1))
-    if line.lower() in _COG_PRESS:
-        return _COG_PRESS[line.lower()]
+    if (typed := _typed_text(line)) is not None:
+        return PhoneAction("input_text", text=typed)
+    if (press := _COG_PRESS.get(line.lower())) is not None:
+        return press
     raise ActionFormatError(f"unknown command {line[:80]!r}")
+
+
+def _typed_text(line: str) -> str | None:
+    """The text of ``type [text]``, or None: from the opening (``[``, ``"`` or ``'``) to a closer (``]``, ``"``
+    or ``'``) that ends the line or stands before its final newline; the text may hold closers and newlines."""
+    opening = _COG_TYPE.match(line)
+    if opening is None:
+        return None
+    start, end = opening.end(), len(line)
+    if end - 1 >= start and line[end - 1] in _COG_TYPE_CLOSERS:
+        return line[start:end - 1]
+    if end - 2 >= start and line[end - 1] == "\n" and line[end - 2] in _COG_TYPE_CLOSERS:
+        return line[start:end - 2]
+    return None
 
 
 def parse_androidworld(obj: Mapping[str, Any]) -> PhoneAction:
@@ -200,7 +220,7 @@ class AndroidWorldFormat(_PhoneFormat):
 
     def detect(self, message: Mapping[str, Any], text: str) -> bool:
         return '"action_type"' in text and "{" in text and "Action Decision" not in text \
-            and not re.search(r'"action_type"\s*:\s*("[A-Z_]+"|\d+)', text)
+            and _AITW_TYPE.search(text) is None
 
     def convert(self, text: str) -> PhoneAction:
         return parse_androidworld(_json_object(text))
@@ -212,7 +232,7 @@ class AitwFormat(_PhoneFormat):
     name = "aitw"
 
     def detect(self, message: Mapping[str, Any], text: str) -> bool:
-        return "Action Decision" in text or bool(re.search(r'"action_type"\s*:\s*("[A-Z_]+"|\d+)', text))
+        return "Action Decision" in text or _AITW_TYPE.search(text) is not None
 
     def convert(self, text: str) -> PhoneAction:
         if "Action Decision" in text:
@@ -224,11 +244,12 @@ class CogAgentFormat(_PhoneFormat):
     """CogAgent / DigiRL commands on a 0-1000 grid: ``tap [[500,120]]``, ``swipe up``, ``type [hello]``."""
 
     name = "cogagent"
-    _DETECT = re.compile(r"^\s*(tap|click|long[_ ]press|double[_ ]tap)\s*\[\[|^\s*swipe\s+(up|down|left|right)\b|"
-                         r"^\s*type\s*\[|^\s*(press (back|home|enter)|task (complete|impossible))\b", re.I)
+    _DETECT = re.compile(r"^\s*+(tap|click|long[_ ]press|double[_ ]tap)\s*+\[\[|^\s*+swipe\s++(up|down|left|right)\b|"
+                         r"^\s*+type\s*+\[|^\s*+(press (back|home|enter)|task (complete|impossible))\b", re.I)
 
     def detect(self, message: Mapping[str, Any], text: str) -> bool:
-        return bool(self._DETECT.match(text.strip().splitlines()[-1] if text.strip() else ""))
+        stripped = text.strip()
+        return bool(self._DETECT.match(stripped.splitlines()[-1] if stripped else ""))
 
     def convert(self, text: str) -> PhoneAction:
         return parse_cogagent(text.strip().splitlines()[-1], self.screen)
