@@ -10,7 +10,6 @@ import asyncio
 import functools
 import json
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,26 +18,20 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from agentgym import shutdown
+
 SERVER_BACKENDS = ("hf", "vllm")
 model_app = typer.Typer(no_args_is_help=True, help="Build models for tests, demos and experiments.")
 console = Console()
 
 
 def run_async(coro: Any) -> Any:
-    """``asyncio.run`` that also closes loop-scoped env resources (the SQL env's query workers) before the loop ends.
+    """``asyncio.run`` that runs the loop-end cleanups (``agentgym.shutdown``) envs registered, before the loop ends.
 
-    Without it, workers bound to a finished loop linger until the next loop asks for one, and asyncio
-    logs "Loop ... that handles pid ... is closed" when they exit.
+    Envs that hold loop-bound resources (the SQL env's query workers) register their cleanup there, so
+    the CLI closes them without knowing any env.
     """
-    async def main() -> Any:
-        try:
-            return await coro
-        finally:
-            executor = sys.modules.get("agentgym.envs.sql.executor")
-            if executor is not None:
-                await executor.close_shared_executor()
-
-    return asyncio.run(main())
+    return shutdown.run(coro)
 
 
 async def env_texts(env_ids: Sequence[str], tasks_per_env: int = 64) -> list[str]:

@@ -15,6 +15,7 @@ records an infrastructure failure instead of a score.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import weakref
 from collections.abc import Coroutine, Sequence
@@ -26,6 +27,8 @@ import gymnasium
 from agentgym.messages import Action
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+LOOP_SHUTDOWN_TIMEOUT_S = 60.0  # the private loop's loop-end cleanups (each bounded by agentgym.shutdown)
 StepReturn = tuple[dict, float, bool, bool, dict]
 
 
@@ -41,9 +44,15 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def stop(self) -> None:
-        """Stop the loop and its thread; idempotent."""
+        """Close the loop's async generators (so ``agentgym.shutdown`` cleanups run in it), then stop it; idempotent."""
         if self.loop.is_closed():
             return
+        if self.thread.is_alive():
+            try:
+                done = asyncio.run_coroutine_threadsafe(self.loop.shutdown_asyncgens(), self.loop)
+                done.result(LOOP_SHUTDOWN_TIMEOUT_S)
+            except Exception:  # a stuck cleanup must not keep close() from returning
+                log.exception("shutting down the env's private event loop failed")
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
         if not self.thread.is_alive():

@@ -1,7 +1,10 @@
 """Episode records: everything a trainer or a report needs, stored as append-only JSONL that survives a crash.
 
 One line per finished episode. A crash can at worst leave a torn last line; readers skip it and the
-writer cuts it off before appending, so a file never holds half an episode.
+writer cuts it off before appending, so a file never holds half an episode. A file damaged in other
+ways (a line of garbage, NUL bytes, JSON that is not a record) is never read as records: readers name
+the bad line, and ``set_aside_damaged`` moves such lines into a side file so a resume can run their
+episodes again.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import types
+import typing
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +92,12 @@ class EpisodeRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EpisodeRecord:
+        """Rebuild a record from its JSON form; ``RecordFormatError`` when a field is missing or of the wrong type."""
+        if not isinstance(data, Mapping):
+            raise RecordFormatError(f"a record is a JSON object, not {type(data).__name__}")
+        _check_fields(cls, data)
+        for i, turn in enumerate(data.get("turns", [])):
+            _check_fields(TurnRecord, turn, where=f"turns[{i}].")
         data = dict(data)
         turn_fields = set(TurnRecord.__dataclass_fields__)
         turn_fields = turn_fields - {"loss_mask_spans"}
@@ -96,6 +107,119 @@ class EpisodeRecord:
                  for t in data.pop("turns", [])]
         known = set(cls.__dataclass_fields__)
         return cls(turns=turns, **{k: v for k, v in data.items() if k in known})
+
+
+class RecordFormatError(ValueError):
+    """A line of a records file is not an episode record (bad JSON, wrong shape or wrong field types)."""
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a type hint (ints count as floats, bools never as numbers)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(hint, type) and is_dataclass(hint):
+        return isinstance(value, Mapping)  # checked field by field by its own caller
+    if origin is list:
+        return isinstance(value, list) and (not args or all(_conforms(v, args[0]) for v in value))
+    if origin is tuple:  # JSON has no tuples: a fixed-length list
+        return isinstance(value, (list, tuple)) and len(value) == len(args) \
+            and all(_conforms(v, a) for v, a in zip(value, args))
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) and _conforms(v, args[1]) for k, v in value.items())
+    return isinstance(value, origin or hint)
+
+
+def _check_fields(cls: type, data: Any, where: str = "") -> None:
+    """Raise ``RecordFormatError`` unless `data` holds every required field of `cls` with values of the right types."""
+    if not isinstance(data, Mapping):
+        raise RecordFormatError(f"{where.rstrip('.') or 'the record'} is a JSON object, not {type(data).__name__}")
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:  # a required field
+                raise RecordFormatError(f"field {where}{f.name} is missing")
+            continue
+        if not _conforms(data[f.name], hints[f.name]):
+            raise RecordFormatError(f"field {where}{f.name} has the wrong type ({type(data[f.name]).__name__})")
+
+
+def parse_record_line(raw: bytes) -> EpisodeRecord:
+    """One line of a records file as a record; ``RecordFormatError`` says why it is not one."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise RecordFormatError(f"not valid JSON ({type(exc).__name__})") from None
+    return EpisodeRecord.from_json(data)
+
+
+@dataclass(frozen=True)
+class DamagedLine:
+    """A line of a records file that is not a record: its 1-based number, why, and its bytes (no newline)."""
+
+    line: int
+    reason: str
+    raw: bytes
+
+
+def damaged_path(path: str | Path) -> Path:
+    """The side file that keeps the damaged lines set aside from a records file."""
+    path = Path(path)
+    return path.with_name(path.name + ".damaged")
+
+
+def set_aside_damaged(path: str | Path) -> list[DamagedLine]:
+    """Move every line of `path` that is not a record (and a torn last line) into its ``.damaged`` side file.
+
+    The good lines stay, in order. Crash-safe: the damaged lines are appended (and fsync'd) to the side
+    file before the records file is atomically replaced, so a line can at worst be kept twice, never lost.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    good: list[bytes] = []
+    damaged: list[DamagedLine] = []
+    for i, raw in enumerate(lines):
+        last = i == len(lines) - 1
+        if not raw.strip():
+            continue
+        if last:  # no newline after it: a write that never finished
+            damaged.append(DamagedLine(i + 1, "torn last line (no newline)", raw))
+            continue
+        try:
+            parse_record_line(raw)
+        except RecordFormatError as exc:
+            damaged.append(DamagedLine(i + 1, str(exc), raw))
+            continue
+        good.append(raw)
+    if not damaged:
+        return []
+    side = damaged_path(path)
+    with open(side, "ab") as f:
+        f.write(b"".join(d.raw + b"\n" for d in damaged))
+        f.flush()
+        os.fsync(f.fileno())
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(b"".join(raw + b"\n" for raw in good))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return damaged
 
 
 def _repair_tail(path: Path) -> None:
@@ -158,7 +282,11 @@ class EpisodeWriter:
 
 
 def iter_episodes(path: str | Path) -> Iterator[EpisodeRecord]:
-    """Read records back. A last line without its newline is a torn write (the writer cuts it): skipped."""
+    """Read records back. A last line without its newline is a torn write (the writer cuts it): skipped.
+
+    Any other line that is not a record raises ``RecordFormatError`` naming it (``set_aside_damaged``
+    moves such lines out of the way).
+    """
     path = Path(path)
     if not path.exists():
         return
@@ -168,10 +296,10 @@ def iter_episodes(path: str | Path) -> Iterator[EpisodeRecord]:
         if not raw.strip():
             continue
         try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
-        yield EpisodeRecord.from_json(data)
+            record = parse_record_line(raw)
+        except RecordFormatError as exc:
+            raise RecordFormatError(f"{path}: line {i + 1} is not an episode record: {exc}") from None
+        yield record
 
 
 class EpisodeDataset:

@@ -77,3 +77,58 @@ def test_readme_example_is_the_tested_plugin():
     example = (ROOT / "tests" / "plugin_example" / "guess_env.py").read_text()
     assert "```python\n" + example + "```" in readme
     assert len(example.splitlines()) < 60
+
+
+def _string_constants(tree: ast.AST) -> list[ast.Constant]:
+    """String literals of a module other than docstrings (which may name env modules in examples)."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [node for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def _is_sys_modules(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "modules" \
+        and isinstance(node.value, ast.Name) and node.value.id == "sys"
+
+
+def _sys_modules_lookups(tree: ast.AST) -> list[int]:
+    """Lines that read a module out of ``sys.modules`` (``.get``, ``[...]`` loads, ``in`` tests); stores are fine."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
+                and _is_sys_modules(node.func.value):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and _is_sys_modules(node.value):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Compare) and any(_is_sys_modules(c) for c in node.comparators):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_core_never_looks_an_env_up_by_name():
+    """No ``sys.modules`` lookups and no env module paths in strings: an env's cleanup goes through agentgym.shutdown.
+
+    The import rule above cannot see ``sys.modules.get("agentgym.envs.sql.executor")`` or
+    ``importlib.import_module("agentgym.envs...")``; this one can. The entry-point group's own name
+    ("agentgym.envs") is not a module path and is allowed.
+    """
+    bad = []
+    for path in sorted((ROOT / "agentgym").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for line in _sys_modules_lookups(tree):
+            bad.append(f"{path.relative_to(ROOT)}:{line} looks a module up in sys.modules")
+        for node in _string_constants(tree):
+            if "agentgym.envs." in node.value or node.value.startswith("envs."):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno} names an env module: {node.value!r}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_by_name_rule_sees_a_lookup():
+    """The rule above can fail: the lookup the core once used is caught by it."""
+    source = 'import sys\nexecutor = sys.modules.get("agentgym.envs.sql.executor")\n'
+    tree = ast.parse(source)
+    assert _sys_modules_lookups(tree) == [2]
+    assert _sys_modules_lookups(ast.parse('import sys\nif "x" in sys.modules:\n    m = sys.modules["x"]\n')) == [2, 3]
+    assert [c.value for c in _string_constants(tree)] == ["agentgym.envs.sql.executor"]

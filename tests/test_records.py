@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from agentgym.records import EpisodeDataset, EpisodeRecord, EpisodeWriter, TurnRecord, iter_episodes
+from agentgym.records import (
+    EpisodeDataset,
+    EpisodeRecord,
+    EpisodeWriter,
+    RecordFormatError,
+    TurnRecord,
+    damaged_path,
+    iter_episodes,
+    set_aside_damaged,
+)
 
 
 def record(i: int, success: bool | None = True) -> EpisodeRecord:
@@ -47,6 +56,47 @@ def test_a_corrupt_middle_line_is_an_error(tmp_path):
     path.write_text('{"bad json\n' + json.dumps(record(0).to_json()) + "\n")
     with pytest.raises(ValueError, match="line 1"):
         list(iter_episodes(path))
+
+
+@pytest.mark.parametrize("line", [b"{}", b"[1,2]", b"\0\0\0", b'{"episode_id": "e"', b"null", b'"text"'])
+def test_a_line_that_is_not_a_record_is_named(tmp_path, line):
+    path = tmp_path / "ep.jsonl"
+    path.write_bytes(json.dumps(record(0).to_json()).encode() + b"\n" + line + b"\n")
+    with pytest.raises(RecordFormatError, match="line 2 is not an episode record"):
+        list(iter_episodes(path))
+
+
+@pytest.mark.parametrize("field, value", [("task_id", 3), ("sample", "0"), ("sample", True), ("success", "yes"),
+                                          ("reward", "1.0"), ("turns", "none"), ("infra_errors", {}),
+                                          ("reward_components", {"a": "b"})])
+def test_wrongly_typed_fields_are_refused(field, value):
+    data = record(0).to_json()
+    data[field] = value
+    with pytest.raises(RecordFormatError, match=field):
+        EpisodeRecord.from_json(data)
+
+
+def test_wrongly_typed_turn_fields_are_refused():
+    data = record(0).to_json()
+    data["turns"][0]["token_ids"] = [1, "2"]
+    with pytest.raises(RecordFormatError, match=r"turns\[0\]\.token_ids"):
+        EpisodeRecord.from_json(data)
+    del data["turns"][0]["action_text"]
+    with pytest.raises(RecordFormatError, match="missing"):
+        EpisodeRecord.from_json(data)
+
+
+def test_set_aside_keeps_good_lines_in_order_and_damaged_bytes_beside(tmp_path):
+    path = tmp_path / "ep.jsonl"
+    good = [json.dumps(record(i).to_json()).encode() for i in range(3)]
+    path.write_bytes(good[0] + b"\n{}\n" + good[1] + b"\n\0\xff\n" + good[2] + b"\n" + good[0][:30])
+    damaged = set_aside_damaged(path)
+    assert [(d.line, d.raw) for d in damaged] == [(2, b"{}"), (4, b"\0\xff"), (6, good[0][:30])]
+    assert "torn" in damaged[-1].reason and "JSON" in damaged[1].reason
+    assert path.read_bytes() == b"".join(g + b"\n" for g in good)
+    assert damaged_path(path).read_bytes() == b"{}\n\0\xff\n" + good[0][:30] + b"\n"
+    assert [r.task_id for r in iter_episodes(path)] == ["t0", "t1", "t2"]
+    assert set_aside_damaged(path) == [] and damaged_path(path).read_bytes().count(b"\n") == 3
 
 
 async def test_async_writes_from_many_tasks_never_interleave(tmp_path):

@@ -4,6 +4,7 @@ Agent-written SQL can hang in C code, blow up memory or try to write; running it
 query stall the event loop or kill the trainer.  Each query instead goes to a long-lived ``_worker.py``
 subprocess (stdlib only, started with ``python -I -S``, RLIMIT_AS-capped, own process group) over a JSON-lines
 pipe.  A worker that misses its deadline or dies is killed and replaced; the query gets an agent-readable error.
+Workers belong to the event loop that started them and end with it (``agentgym.shutdown.on_loop_end``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import itertools
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.errors import InfrastructureError
+from agentgym.processes import kill_group_now, stop_group
+from agentgym.shutdown import on_loop_end
 
 __all__ = ["QueryResult", "SqlExecutor", "shared_executor", "close_shared_executor", "WORKER_PATH"]
 
@@ -121,15 +123,9 @@ class _Worker:
             # A stale answer (should not happen: cancelled requests kill the worker); skip it.
 
     def kill(self) -> None:
-        """SIGKILL the worker's whole process group (synchronous, idempotent)."""
+        """SIGKILL the worker's whole process group without waiting (synchronous, idempotent)."""
         if self.proc.returncode is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                try:
-                    self.proc.kill()
-                except ProcessLookupError:
-                    pass
+            kill_group_now(self.proc.pid)  # the worker leads its own group (start_new_session)
 
     def dispose(self) -> None:
         """Kill the worker and close its pipes now, so nothing is left for the event loop to clean up later."""
@@ -142,18 +138,16 @@ class _Worker:
                 pass
 
     async def close(self, timeout: float = 2.0) -> None:
-        """Ask the worker to exit (EOF on stdin), then kill it if it does not within ``timeout``."""
+        """Ask the worker to exit (EOF on stdin), then SIGKILL its group; returns once no member of it is left."""
         if self.proc.returncode is None and self.proc.stdin is not None:
             try:
                 self.proc.stdin.close()
                 await asyncio.wait_for(self.proc.wait(), timeout)
             except (asyncio.TimeoutError, OSError):
                 pass
-        self.kill()
-        try:
-            await asyncio.wait_for(self.proc.wait(), timeout)
-        except asyncio.TimeoutError:  # pragma: no cover - SIGKILL not delivered
-            log.warning("sql worker %s did not exit after SIGKILL", self.proc.pid)
+        report = await stop_group(self.proc.pid, leader=self.proc, first_signal=None, kill_wait_s=timeout)
+        if not report.clean:  # pragma: no cover - SIGKILL not delivered
+            log.warning("sql worker group %s: pids %s survived SIGKILL", self.proc.pid, report.survivors)
         self.dispose()
 
 
@@ -164,9 +158,11 @@ class SqlExecutor:
     """A pool of sandboxed SQLite worker processes; ``execute`` never blocks the event loop.
 
     Workers start lazily (one per concurrent query, up to ``workers``) in the event loop that first uses the
-    executor; if it is later used from a different loop, the old workers are killed and fresh ones started.
-    Use ``async with SqlExecutor() as ex`` or ``await ex.aclose()``; leftover workers are also SIGKILLed at
-    interpreter exit, and exit by themselves when their stdin closes.
+    executor, and are stopped when that loop ends (``asyncio.run`` returning, or ``agentgym.shutdown``'s
+    ``run_loop_end``); the executor stays usable, and a later loop starts fresh workers. If it is used from
+    a different loop while the old one still runs, the old workers are killed at once. Use
+    ``async with SqlExecutor() as ex`` or ``await ex.aclose()`` to close it for good; leftover workers are
+    also SIGKILLed at interpreter exit, and exit by themselves when their stdin closes.
     """
 
     def __init__(
@@ -198,6 +194,7 @@ class SqlExecutor:
         self._closed = False
         self._dying: set[_Worker] = set()
         self._lock = threading.Lock()
+        self._unregister_loop_end: Any = None
         _ALL_EXECUTORS.add(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -211,9 +208,13 @@ class SqlExecutor:
                 return
             if self._loop is not None:  # used from a new event loop: old transports are unusable there
                 self._kill_all_sync()
+                self._unregister_loop_end()
             self._loop = loop
             self._sem = asyncio.Semaphore(self.workers)
             self._idle = [None] * self.workers  # None = slot without a running worker (spawned on demand)
+            # Held strongly until the loop ends (or aclose): an executor dropped without aclose still has its
+            # workers stopped inside the loop, instead of their pipes being collected after it closed.
+            self._unregister_loop_end = on_loop_end(self.release)
 
     def _kill_all_sync(self) -> None:
         for w in list(self._live):
@@ -259,11 +260,24 @@ class SqlExecutor:
         except RuntimeError:
             same_loop = False
         dying, self._dying = list(self._dying), set()
+        if self._unregister_loop_end is not None:
+            self._unregister_loop_end()
         if same_loop:
             await asyncio.gather(*(w.close() for w in workers + dying), return_exceptions=True)
         else:
             for w in workers:
                 w.dispose()
+
+    async def release(self) -> None:
+        """Stop the running loop's workers and forget the loop; the executor stays open for other loops."""
+        if self._loop is not asyncio.get_running_loop():
+            return
+        workers = list(self._live) + list(self._dying)
+        self._live.clear()
+        self._dying.clear()
+        self._idle = []
+        self._loop = self._sem = None
+        await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
 
     def close_sync(self) -> None:
         """SIGKILL all workers without awaiting (for atexit / foreign-loop shutdown)."""

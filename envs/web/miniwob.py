@@ -116,6 +116,18 @@ _RESET = """([seed, mode]) => {
   return core.getUtterance();
 }"""
 
+def goal_text(utterance: Any) -> str:
+    """The task's own instruction text from ``core.getUtterance()``.
+
+    Some tasks (``email-inbox-*-nl*`` outside test mode) return ``{"utterance": text, "fields": {...}}``;
+    the fields are the task's answer key in structured form, so only the text is shown, as MiniWoB++ and
+    BrowserGym do.
+    """
+    if isinstance(utterance, Mapping) and "utterance" in utterance:
+        return str(utterance["utterance"])
+    return str(utterance)
+
+
 # Read defensively: after an agent navigates away from the task page, the globals are gone (= not done).
 _STATE = ("() => (typeof WOB_DONE_GLOBAL === 'undefined') ? [false, 0, 'left the task page'] : "
           "[WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON === null ? '' : String(WOB_REWARD_REASON)]")
@@ -240,7 +252,7 @@ class MiniWobEnv(BrowserEnv):
         utterance = await self.lease.call(self.page.evaluate(_RESET, [task.params["seed"], mode]), "reset episode")
         self._plan = []
         self._planned = False
-        return str(utterance)
+        return goal_text(utterance)
 
     async def check_outcome(self) -> Outcome | None:
         done, raw, reason = await self.lease.call(self.page.evaluate(_STATE), "read reward")
