@@ -3,7 +3,9 @@
 A run directory holds ``run.json`` (the configuration and manifest checksum), ``episodes.jsonl`` (one
 record per finished episode, append-only), ``results.json``, ``report.md`` and ``plot.png``. ``resume``
 reads the finished episodes back and runs only the missing (task, sample) jobs, so a kill -9 loses the
-episodes in flight and nothing else, and none is counted twice.
+episodes in flight and nothing else, and none is counted twice. Lines of ``episodes.jsonl`` that are not
+records (a damaged disk, a hand edit) are set aside into ``episodes.jsonl.damaged``, counted in
+results.json and named in a warning, and their jobs run again.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from agentgym.env import AsyncEnv
 from agentgym.errors import AgentGymError
 from agentgym.policy import Policy
 from agentgym.provenance import check_benchmark_split
-from agentgym.records import EpisodeRecord, EpisodeWriter, iter_episodes
+from agentgym.records import EpisodeRecord, EpisodeWriter, damaged_path, iter_episodes, set_aside_damaged
 from agentgym.registry import make
 from agentgym.report import write_report
 from agentgym.rollout import EpisodeJob, RolloutConfig, RolloutEngine, make_jobs
-from agentgym.summary import summarize
+from agentgym.summary import DEFAULT_MAX_INFRA_ERROR_RATE, earlier_attempts, infra_verdict, summarize
 
 
 @dataclass
@@ -54,6 +56,27 @@ class RunMismatchError(AgentGymError):
     """--resume was asked for a directory that holds a different run."""
 
 
+class DamagedRecordsWarning(UserWarning):
+    """Lines of a run's records file were not records; they were set aside and their episodes run again."""
+
+
+def _set_aside(episodes_file: Path) -> int:
+    """Move damaged lines out of the records file, warn naming them, and return how many there were."""
+    damaged = set_aside_damaged(episodes_file)
+    if damaged:
+        named = "; ".join(f"line {d.line}: {d.reason}" for d in damaged[:5]) + ("; ..." if len(damaged) > 5 else "")
+        warnings.warn(f"{episodes_file}: {len(damaged)} damaged line(s) set aside into "
+                      f"{damaged_path(episodes_file)} ({named}); their episodes run again",
+                      DamagedRecordsWarning, stacklevel=3)
+    return len(damaged)
+
+
+def identity_diff(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """Which identity fields differ between a saved run and this configuration, as 'field: saved -> now'."""
+    fields = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    return "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in fields) or "no field differs"
+
+
 async def _select_tasks(env: AsyncEnv, config: BenchConfig) -> tuple[list[str], str, bool | None]:
     """Task ids to run (manifest order), the manifest checksum, and whether it matches the committed one."""
     loader = getattr(env, "aload_suite", None)
@@ -80,12 +103,15 @@ JobRunner = Callable[[list[EpisodeJob], Path], Awaitable[None]]
 async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path, *, resume: bool = False,
                         provenance: dict[str, Any] | None = None, progress: bool = False,
                         env_factory: Callable[[], AsyncEnv] | None = None,
-                        runner: JobRunner | None = None) -> dict[str, Any]:
+                        runner: JobRunner | None = None,
+                        max_infra_error_rate: float = DEFAULT_MAX_INFRA_ERROR_RATE,
+                        allow_trained_split: bool = False) -> dict[str, Any]:
     """Run (or resume) a benchmark into `out_dir` and return the results dict (also written as results.json).
 
     Episodes run on this process's rollout engine, or through `runner` (``agentgym bench --backend ray``).
+    ``results["infra_error_warning"]`` is set when more than `max_infra_error_rate` of the episodes failed.
     """
-    check_benchmark_split(config.env_id, config.split, provenance)
+    check_benchmark_split(config.env_id, config.split, provenance, allow_trained_split=allow_trained_split)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     factory = env_factory or (lambda: make(config.env_id, **{**config.env_kwargs, "split": config.split}))
@@ -106,12 +132,14 @@ async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path
         if not resume:
             raise RunMismatchError(f"{out} already holds a run; pass --resume to finish it or choose another --out")
         if saved.get("identity") != identity:
-            raise RunMismatchError(f"{out} holds a different run; its run.json does not match this configuration")
+            raise RunMismatchError(f"{out} holds a different run; its run.json does not match this configuration: "
+                                   f"{identity_diff(saved.get('identity') or {}, identity)}")
     else:
         run_file.write_text(json.dumps({"identity": identity, "agentgym": __version__, "created_at": time.time()},
                                        indent=2))
 
     episodes_file = out / "episodes.jsonl"
+    damaged = _set_aside(episodes_file)
     # Finished = scored. Episodes that ended in an infrastructure failure are run again on resume.
     done = {r.key for r in iter_episodes(episodes_file) if r.scored}
     jobs = [j for j in make_jobs(task_ids, config.samples, config.seed) if j.key not in done]
@@ -132,12 +160,16 @@ async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path
     results = {
         "env": config.env_id, "split": config.split, "axis": config.axis, "manifest_checksum": checksum,
         "policy": policy.name, "tasks": len(task_ids), "samples": config.samples, "seed": config.seed,
-        **summarize(final, samples=config.samples),
+        **summarize(final, samples=config.samples,
+                    earlier_attempts=earlier_attempts(iter_episodes(episodes_file), final)),
         "missing_episodes": len(wanted) - len(final),
+        "damaged_records_set_aside": damaged,
         "manifest_matches_pinned": pinned_ok,
         "wall_s_this_invocation": time.perf_counter() - started,
         "agentgym": __version__,
     }
+    results["max_infra_error_rate"] = max_infra_error_rate
+    results["infra_error_warning"] = infra_verdict(results, max_infra_error_rate)  # the CLI exits non-zero on it
     (out / "results.json").write_text(json.dumps(results, indent=2))
     write_report(results, final, out)
     return results

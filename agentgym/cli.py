@@ -20,9 +20,12 @@ from rich.text import Text
 
 from agentgym.cli_serving import (SERVER_BACKENDS, model_app, run_async, serve, served_token_policy,
                                   token_policy_factory)
+from agentgym.cli_envs import register as register_env_tools
+from agentgym.cli_records import register as register_records
 from agentgym.cli_train import register as register_train
 from agentgym.errors import AgentGymError
-from agentgym.policy import Policy, make_policy, policy_names
+from agentgym.errors import UnknownPolicyError
+from agentgym.policy import Policy, make_policy, model_label, policy_names, unknown_policy_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="agentgym: async tool-use environments for LLM agents, rollouts and held-out benchmarks.")
@@ -31,6 +34,8 @@ app.add_typer(envs_app, name="envs")
 app.add_typer(model_app, name="model")
 app.command()(serve)
 register_train(app)
+register_env_tools(app, envs_app)  # new-env, envs check
+register_records(app)  # records export / import
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -51,6 +56,8 @@ def _kv(pairs: list[str]) -> dict[str, Any]:
 
 def _policy(name: str, base_url: Optional[str], model: Optional[str], seed: int,
             temperature: float, max_tokens: int) -> tuple[Policy, dict[str, Any]]:
+    if name not in policy_names():  # one line with every choice, hf/vllm included, instead of a traceback
+        raise UnknownPolicyError(unknown_policy_message(name, SERVER_BACKENDS))
     if name == "openai":
         cfg = {"base_url": base_url, "model": model, "temperature": temperature, "max_tokens": max_tokens}
         return make_policy(name, **cfg), cfg
@@ -145,6 +152,8 @@ def run(env_id: str,
         try:
             suite = await env.aload_suite()
             tid = task_id
+            if tid is not None:
+                suite.get(tid)  # UnknownTaskError: one line naming the suite, not an "infrastructure error"
             if tid is None:
                 pool = suite.tasks(split)
                 import numpy as np
@@ -205,7 +214,12 @@ def bench(env_id: str,
           workers: int = typer.Option(2, help="--backend ray: rollout worker actors"),
           ray_address: Optional[str] = typer.Option(None, help="--backend ray: cluster ('auto', ray://host:10001); "
                                                                "default: a local Ray"),
-          progress: bool = typer.Option(True, help="show a progress bar")) -> None:
+          progress: bool = typer.Option(True, help="show a progress bar"),
+          allow_trained_split: bool = typer.Option(False, help="benchmark a split the model's provenance says it "
+                                                                     "was trained on (the numbers are not held-out)"),
+          max_infra_error_rate: float = typer.Option(
+              0.01, help="fail the run (exit 3) when more than this share of episodes end in infrastructure "
+                         "failures")) -> None:
     """Benchmark a policy on a held-out split; writes results.json, report.md and plot.png to --out.
 
     ``--policy hf|vllm --model DIR`` starts that policy server for the run and stops it afterwards;
@@ -213,9 +227,11 @@ def bench(env_id: str,
     --workers N`` plays the episodes on N Ray actors (each with its own envs) against the same server.
     """
     from agentgym.benchmark import BenchConfig, run_benchmark
-    from agentgym.provenance import read_provenance
+    from agentgym.provenance import check_benchmark_split, read_provenance
 
     prov = read_provenance(provenance) or (read_provenance(model) if model and Path(model).exists() else None)
+    # refuse a trained-on split before any model server starts
+    check_benchmark_split(env_id, split, prov, allow_trained_split=allow_trained_split)
     served = policy in SERVER_BACKENDS
     if served and not model:
         raise typer.BadParameter(f"--policy {policy} starts a server: give the model directory with --model")
@@ -257,12 +273,15 @@ def bench(env_id: str,
             pol, pol_cfg = with_best_of_n(pol, best_of_n, critic), {**pol_cfg, "best_of_n": best_of_n,
                                                                     "critic": str(critic)}
         return await run_benchmark(config_for(pol, pol_cfg), pol, out, resume=resume, provenance=prov,
-                                   progress=progress and sys.stderr.isatty(), runner=runner_for(policy_factory))
+                                   progress=progress and sys.stderr.isatty(), runner=runner_for(policy_factory),
+                                   max_infra_error_rate=max_infra_error_rate,
+                                   allow_trained_split=allow_trained_split)
 
     async def go() -> dict[str, Any]:
         if served:
             async with served_token_policy(policy, model, temperature=temperature, max_tokens=max_tokens,
                                            max_model_len=max_model_len) as (pol, server):
+                pol.name = model_label(policy, model)  # "hf:runs/rl/final", not "token:final" for every run
                 factory = token_policy_factory(model, server, temperature=temperature, max_tokens=max_tokens,
                                                max_model_len=max_model_len)
                 return await evaluate(pol, {"backend": policy, "model": str(model), "temperature": temperature,
@@ -282,9 +301,14 @@ def bench(env_id: str,
         return
     table = Table("metric", "value", title=f"{env_id} [{split}] {results['policy']}")
     lat = results["latency_ms"]
-    for key, value in [("episodes", results["episodes"]), ("success_rate", results["success_rate"]),
-                       ("success_ci95", results["success_ci95"]), ("mean_reward", results["mean_reward"]),
+    for key, value in [("episodes", results["episodes"]), ("success_rate (all episodes)", results["success_rate"]),
+                       ("success_ci95", results["success_ci95"]),
+                       *([("success_rate (scored only)", results["success_rate_scored"]),
+                          ("success_ci95 (scored only)", results["success_ci95_scored"])]
+                         if results.get("success_rate_scored") != results["success_rate"] else []),
+                       ("mean_reward", results["mean_reward"]),
                        ("mean_turns", results["mean_turns"]), ("infra_errors", results["infra_errors"]),
+                       ("retried_episodes", results.get("retried_episodes")),
                        ("pass_at_k", results.get("pass_at_k")),
                        ("policy ms p50/p99", [lat["policy"]["p50"], lat["policy"]["p99"]]),
                        ("env ms p50/p99", [lat["env"]["p50"], lat["env"]["p99"]])]:
@@ -292,6 +316,10 @@ def bench(env_id: str,
             table.add_row(key, json.dumps(_rounded(value)))
     console.print(table)
     console.print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'plot.png'}")
+    if results.get("infra_error_warning"):
+        errors.print(f"[bold red]WARNING: infrastructure failures[/bold red] {results['infra_error_warning']}",
+                     highlight=False)
+        raise typer.Exit(3)
 
 
 def _rounded(value: Any) -> Any:

@@ -18,8 +18,8 @@ from typing import Any
 from agentgym.errors import AgentGymError
 from agentgym.records import iter_episodes
 
-SUMMARY_KEYS = ("success_rate", "success_ci95", "mean_reward", "mean_turns", "invalid_action_rate", "tool_error_rate",
-                "infra_errors", "episodes")
+SUMMARY_KEYS = ("success_rate", "success_ci95", "success_rate_scored", "mean_reward", "mean_turns",
+                "invalid_action_rate", "tool_error_rate", "infra_errors", "episodes")
 
 
 def sign_test_p(wins: int, losses: int) -> float:
@@ -32,13 +32,15 @@ def sign_test_p(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def _solved_by_job(run_dir: Path) -> dict[str, bool]:
-    """Scored episodes of one run as job key -> success (infrastructure failures are left out)."""
+def _solved_by_job(run_dir: Path) -> tuple[dict[str, bool], set[str]]:
+    """Scored episodes of one run as job key -> success, and the keys of jobs that were never scored."""
     out: dict[str, bool] = {}
+    seen: set[str] = set()
     for record in iter_episodes(run_dir / "episodes.jsonl"):
+        seen.add(record.key)
         if record.scored and record.key not in out:
             out[record.key] = bool(record.success)
-    return out
+    return out, seen - set(out)
 
 
 def compare_runs(run_dirs: Sequence[str | Path], labels: Sequence[str] | None = None) -> dict[str, Any]:
@@ -59,13 +61,17 @@ def compare_runs(run_dirs: Sequence[str | Path], labels: Sequence[str] | None = 
                      **{k: results.get(k) for k in SUMMARY_KEYS}, "_results": results})
     identity = {(r["_results"].get("env"), r["_results"].get("split"), r["_results"].get("manifest_checksum"))
                 for r in runs}
-    baseline = _solved_by_job(dirs[0])
+    baseline, baseline_unscored = _solved_by_job(dirs[0])
     for run, d in zip(runs[1:], dirs[1:]):
-        solved = _solved_by_job(d)
+        solved, unscored = _solved_by_job(d)
         shared = sorted(set(solved) & set(baseline))
         wins = sum(solved[k] and not baseline[k] for k in shared)
         losses = sum(baseline[k] and not solved[k] for k in shared)
-        run["vs_baseline"] = {"paired_episodes": len(shared), "wins": wins, "losses": losses,
+        # only episodes scored in both runs are paired; say how many that leaves out and why
+        dropped = (set(solved) | set(baseline) | unscored | baseline_unscored) - set(shared)
+        run["vs_baseline"] = {"paired_episodes": len(shared), "dropped_episodes": len(dropped),
+                              "dropped_unscored": len(dropped & (unscored | baseline_unscored)),
+                              "wins": wins, "losses": losses,
                               "success_delta": (sum(solved[k] for k in shared) - sum(baseline[k] for k in shared))
                               / len(shared) if shared else None,
                               "sign_test_p": sign_test_p(wins, losses)}
@@ -95,12 +101,16 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
               f"episodes | vs {comparison['baseline']}: wins / losses (p) |", "|---" * 10 + "|"]
     for run in comparison["runs"]:
         paired = run.get("vs_baseline")
-        vs = f"{paired['wins']} / {paired['losses']} (p={paired['sign_test_p']:.3g})" if paired else "baseline"
+        vs = (f"{paired['wins']} / {paired['losses']} (p={paired['sign_test_p']:.3g}; "
+              f"{paired['paired_episodes']} paired, {paired.get('dropped_episodes', 0)} dropped)"
+              if paired else "baseline")
         lines.append(f"| {run['label']} | {run['policy']} | {_fmt(run['success_rate'])} | {_fmt(run['success_ci95'])}"
                      f" | {_fmt(run['mean_reward'])} | {_fmt(run['mean_turns'])} | {_fmt(run['invalid_action_rate'])}"
                      f" | {_fmt(run['tool_error_rate'])}"
                      f" | {run['episodes']} | {vs} |")
-    lines += ["", "Wins/losses count tasks one run solves and the other does not; p is McNemar's exact test.", ""]
+    lines += ["", "Success counts every scheduled episode (an infrastructure failure is a failure). Wins/losses "
+              "count tasks one run solves and the other does not, over the episodes scored in both runs (the "
+              "dropped ones failed in either run or ran in only one); p is McNemar's exact test.", ""]
     return "\n".join(lines)
 
 

@@ -53,6 +53,13 @@ class UnknownEnvError(AgentGymError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownPolicyError(AgentGymError, KeyError):
+    """No policy is installed under the requested name; the message lists them all."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class UnknownTaskError(AgentGymError, KeyError):
     """The requested task id is not in the env's task suite."""
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from gymnasium.spaces import Space
 
+from agentgym.errors import UnknownPolicyError
 from agentgym.messages import Action, Message, assistant_message
 
 
@@ -81,6 +83,17 @@ def policy_names() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=POLICY_ENTRY_POINT_GROUP))
 
 
+def unknown_policy_message(name: str, served: Sequence[str] = ()) -> str:
+    """One line naming the unknown policy, the closest match and every choice (`served`: the CLI's model servers)."""
+    import difflib
+
+    choices = policy_names()
+    close = difflib.get_close_matches(name, [*choices, *served], n=1)
+    hint = f" did you mean {close[0]!r}?" if close else ""
+    served_text = f"; with --model DIR: {', '.join(served)}" if served else ""
+    return f"unknown policy {name!r};{hint} installed: {', '.join(choices) or 'none'}{served_text}"
+
+
 def make_policy(name: str, **kwargs: Any) -> Policy:
     """Build the policy registered under `name` (e.g. "oracle", "random", "openai") with kwargs."""
     from importlib.metadata import entry_points
@@ -88,4 +101,20 @@ def make_policy(name: str, **kwargs: Any) -> Policy:
     for ep in entry_points(group=POLICY_ENTRY_POINT_GROUP):
         if ep.name == name:
             return ep.load()(**kwargs)
-    raise KeyError(f"unknown policy {name!r}; installed: {', '.join(policy_names()) or 'none'}")
+    raise UnknownPolicyError(unknown_policy_message(name))
+
+
+def model_label(backend: str, model: str | None) -> str:
+    """How a run is named in results and ``compare``: the backend plus the model path as given (``hf:runs/sft/final``).
+
+    A checkpoint directory's last component alone (``final``) cannot tell an SFT run from an RL run.
+    """
+    if not model:
+        return backend
+    path = Path(model)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            pass
+    return f"{backend}:{path.as_posix() if path.exists() or '/' in model else model}"

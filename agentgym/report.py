@@ -22,6 +22,16 @@ def _ci(ci: Sequence[float]) -> str:
     return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def success_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """Success over all episodes first, then over the scored ones when infrastructure failures make them differ."""
+    rows = [("success rate (all episodes)", f"{_fmt(results['success_rate'])} {_ci(results['success_ci95'])}")]
+    scored = results.get("success_rate_scored")
+    if scored is not None and scored != results["success_rate"]:
+        rows.append(("success rate (scored episodes only)",
+                     f"{_fmt(scored)} {_ci(results['success_ci95_scored'])}"))
+    return rows
+
+
 def plot_results(results: dict[str, Any], records: Sequence[EpisodeRecord], path: str | Path) -> Path:
     """Success by family with Wilson 95% error bars, and the distribution of turns per episode."""
     import matplotlib
@@ -92,9 +102,10 @@ def write_report(results: dict[str, Any], records: Sequence[EpisodeRecord], out_
         ("environment", results["env"]), ("split", results["split"]),
         ("manifest checksum", f"`{results['manifest_checksum'][:16]}`"), ("policy", results["policy"]),
         ("episodes (scored)", f"{results['episodes']} ({results['scored_episodes']})"),
-        ("success rate", f"{_fmt(results['success_rate'])} {_ci(results['success_ci95'])}"),
+        *success_rows(results),
         ("mean reward", _fmt(results["mean_reward"])), ("mean turns", _fmt(results["mean_turns"], 2)),
-        ("infrastructure errors", results["infra_errors"]),
+        ("infrastructure errors", f"{results['infra_errors']} ({_fmt(results.get('infra_error_rate'))})"),
+        ("retried episodes (attempts)", f"{results.get('retried_episodes')} ({results.get('attempts')})"),
         ("invalid-action rate", _fmt(results.get("invalid_action_rate"))),
         ("tool-error rate", _fmt(results.get("tool_error_rate"))),
         ("policy latency p50 / p99 (ms)", f"{_fmt(lat['policy']['p50'], 1)} / {_fmt(lat['policy']['p99'], 1)}"),
@@ -102,7 +113,9 @@ def write_report(results: dict[str, Any], records: Sequence[EpisodeRecord], out_
     ]
     for k, v in (results.get("pass_at_k") or {}).items():
         rows.append((f"pass@{k}", _fmt(v)))
+    warning = results.get("infra_error_warning")
     md = [f"# Benchmark: {results['env']} on `{results['split']}` with `{results['policy']}`", "",
+          *([f"> **Warning: this run failed its infrastructure check.** {warning}", ""] if warning else []),
           "| metric | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
           f"![success by family and turns]({plot.name})", ""]
     if results.get("reward_components"):
@@ -111,8 +124,10 @@ def write_report(results: dict[str, Any], records: Sequence[EpisodeRecord], out_
     for field in ("axis", "family", "difficulty"):
         groups = results.get(f"by_{field}")
         if groups:
-            md += [f"## By {field}", "", f"| {field} | episodes | success | 95% CI |", "|---|---|---|---|",
-                   *[f"| {k} | {g['episodes']} | {_fmt(g['success_rate'])} | {_ci(g['success_ci95'])} |"
+            md += [f"## By {field}", "", f"| {field} | episodes (scored) | success | 95% CI | success (scored) |",
+                   "|---|---|---|---|---|",
+                   *[f"| {k} | {g['episodes']} ({g.get('scored_episodes', g['episodes'])}) | {_fmt(g['success_rate'])} "
+                     f"| {_ci(g['success_ci95'])} | {_fmt(g.get('success_rate_scored'))} |"
                      for k, g in groups.items()], ""]
     md += ["## Terminations", "", "| termination | episodes |", "|---|---|",
            *[f"| {k} | {v} |" for k, v in sorted(results["terminations"].items())], ""]

@@ -9,6 +9,7 @@ An env kind only declares its tools, its task suite, the first messages of an ep
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -23,6 +24,9 @@ from agentgym.spaces import AssistantActionSpace, ChatObservationSpace, default_
 from agentgym.tasks import Task, TaskSuite
 from agentgym.tool_calls import ToolCall, ToolCallParser, ToolResult, parse_action, resolve_parsers
 from agentgym.tools import TOOL_ATTRIBUTE, Tool
+from agentgym.watchdog import BlockMeter, LoopLagMonitor, run_in_process, run_in_thread, run_metered
+
+_log = logging.getLogger("agentgym.watchdog")
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,11 @@ class ToolOutput:
 class ToolEnv(AsyncEnv):
     """Base class of tool-using envs. Subclasses provide:
 
-    - ``@tool``-decorated ``async def`` handlers (return ``str`` or ``ToolOutput``; raise ``ToolError`` for the
-      agent's mistakes; any other exception is an infrastructure failure);
+    - ``@tool``-decorated handlers (return ``str`` or ``ToolOutput``; raise ``ToolError`` for the agent's
+      mistakes; any other exception is an infrastructure failure). An ``async def`` runs on the event loop and
+      must not block it (a stretch over ``tool_timeout_s`` without yielding counts as a timeout, one over
+      ``loop_block_warn_s`` is logged and reported in ``info["loop_blocked"]``); a plain ``def`` runs in a worker
+      thread; ``@tool(..., isolate="process")`` runs in a child process that a timeout kills;
     - ``load_suite()`` -> ``TaskSuite``;
     - ``begin_episode(task)`` -> the first messages (system prompt, task statement);
     - optionally ``budget_outcome()`` (when turns run out), ``end_episode()``, ``sample_action(rng)``,
@@ -58,6 +65,7 @@ class ToolEnv(AsyncEnv):
     tool_parsers: Sequence[str | ToolCallParser] = ("openai", "hermes")
     max_calls_per_turn: int = 4
     tool_timeout_s: float = 30.0  # per call; max_calls_per_turn * this stays under the rollout's step timeout
+    loop_block_warn_s: float = 0.5  # an async handler holding the event loop longer than this is reported
     remind_turns: bool = True
     env_id: ClassVar[str] = "agentgym/unnamed-v0"
 
@@ -96,6 +104,7 @@ class ToolEnv(AsyncEnv):
         self.action_space = AssistantActionSpace(self.tools, sampler=self.sample_action)
         self._suite: TaskSuite | None = None
         self.task: Task | None = None
+        self._loop_blocks: list[dict[str, Any]] = []  # async handlers that held the loop this turn
         self._reset_counters()
         self._done = True
 
@@ -203,6 +212,7 @@ class ToolEnv(AsyncEnv):
         executed = 0
         calls_info: list[dict[str, Any]] = []
         renderer: ToolCallParser = self._parsers[0]
+        self._loop_blocks: list[dict[str, Any]] = []
 
         if parsed is None:
             results.append(ToolResult(None, self.no_call_message(), True))
@@ -231,6 +241,8 @@ class ToolEnv(AsyncEnv):
         truncated = False
         extra: dict[str, Any] = {"format": parsed.format if parsed else None, "calls": calls_info,
                                  "turn_reward": turn_reward}
+        if self._loop_blocks:
+            extra["loop_blocked"] = self._loop_blocks
         if infra is not None:
             truncated = True
             extra["infra_error"] = infra
@@ -277,14 +289,22 @@ class ToolEnv(AsyncEnv):
             self.tool_errors += 1
             return ToolResult(call, problem, True), None, None
         handler = getattr(self, self._tool_methods[call.name])
+        meter = BlockMeter()
         try:
-            async with asyncio.timeout(self.tool_timeout_s):
-                out = await handler(**args)
+            try:
+                async with asyncio.timeout(self.tool_timeout_s):
+                    out = await self._run_handler(spec, handler, args, meter)
+            finally:
+                self._check_loop_block(call.name, meter)
         except ToolError as exc:
             self.tool_errors += 1
             return ToolResult(call, str(exc), True), ToolOutput(str(exc)), None
         except TimeoutError:
-            infra = {"type": "EnvTimeoutError", "message": f"tool {call.name} did not finish within {self.tool_timeout_s} s"}
+            message = f"tool {call.name} did not finish within {self.tool_timeout_s} s"
+            if meter.longest_s >= self.tool_timeout_s:
+                message += (f" (its async handler blocked the event loop for {meter.longest_s:.1f} s: make it a plain "
+                            "def, which runs in a worker thread, or use @tool(..., isolate='process'))")
+            infra = {"type": "EnvTimeoutError", "message": message}
             return ToolResult(call, infra["message"], True), None, infra
         except InfrastructureError as exc:
             return ToolResult(call, str(exc), True), None, {"type": type(exc).__name__, "message": str(exc)}
@@ -298,6 +318,26 @@ class ToolEnv(AsyncEnv):
                        if not isinstance(out, ToolOutput) else f"terminal tool {call.name} returned no outcome")
             return ToolResult(call, "internal error", True), None, {"type": "ContractError", "message": problem}
         return ToolResult(call, out.content, False), out, None
+
+    async def _run_handler(self, spec: Tool, handler: Any, args: dict[str, Any], meter: BlockMeter) -> Any:
+        """Run a handler where its declaration says (loop, worker thread or child process); see watchdog.py."""
+        if spec.runs_in == "process":
+            return await run_in_process(handler, args, name=spec.name)
+        if spec.runs_in == "thread":
+            return await run_in_thread(handler, args, name=spec.name)
+        with LoopLagMonitor.for_running_loop().running(spec.name):
+            return await run_metered(handler(**args), meter)
+
+    def _check_loop_block(self, tool_name: str, meter: BlockMeter) -> None:
+        """Report an async handler that held the event loop; one held past the tool timeout timed out."""
+        if meter.longest_s < self.loop_block_warn_s:
+            return
+        self._loop_blocks.append({"tool": tool_name, "seconds": round(meter.longest_s, 3)})
+        _log.warning("tool %s of %s blocked the event loop for %.2f s (every other episode on the loop waited); "
+                     "make the handler a plain def (worker thread) or use @tool(..., isolate='process')",
+                     tool_name, self.env_id, meter.longest_s)
+        if meter.longest_s >= self.tool_timeout_s:
+            raise TimeoutError  # the timeout could not fire while the loop was blocked: it counts all the same
 
     async def aclose(self) -> None:
         if self.task is not None:

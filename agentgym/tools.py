@@ -22,6 +22,7 @@ class Tool:
     description: str
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}, "required": []})
     terminal: bool = False
+    runs_in: str = "loop"  # "loop" (async def), "thread" (plain def) or "process" (isolate="process"); see watchdog.py
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI ``tools`` entry for this tool."""
@@ -78,6 +79,12 @@ def _json_type_name(value: Any) -> str:
 
 
 def _type_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
+    if "anyOf" in schema:  # a union: fine when any branch accepts the value
+        problems = [_type_problem(value, branch) for branch in schema["anyOf"]]
+        if all(problems):
+            kinds = " or ".join(str(b.get("type", "any")) for b in schema["anyOf"])
+            return f"expected {kinds}, got {_json_type_name(value)}"
+        return None
     kind = schema.get("type")
     if "enum" in schema and value not in schema["enum"]:
         return f"must be one of {list(schema['enum'])}"
@@ -102,11 +109,20 @@ def _type_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
     return None
 
 
+class SchemaError(TypeError):
+    """A handler annotation has no JSON-schema counterpart (the message names the parameter and the fix)."""
+
+
 def _annotation_schema(annotation: Any) -> dict[str, Any]:
+    """JSON schema of one annotation: str/int/float/bool/list/dict, Literal, list[X], X | None and unions of them."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _annotation_schema(args[0]) if len(args) == 1 else {}
+        if len(args) == 1:
+            return _annotation_schema(args[0])
+        if set(args) == {int, float}:  # a number either way
+            return {"type": "number"}
+        return {"anyOf": [_annotation_schema(a) for a in args]}
     if origin is typing.Literal:
         return {"enum": list(typing.get_args(annotation))}
     if origin in (list, tuple):
@@ -116,7 +132,10 @@ def _annotation_schema(annotation: Any) -> dict[str, Any]:
         return {"type": "object"}
     if annotation in _JSON_TYPES:
         return {"type": _JSON_TYPES[annotation]}
-    return {}
+    if annotation is Any or annotation is inspect.Parameter.empty:
+        return {}
+    raise SchemaError(f"no JSON schema type for annotation {annotation!r}; use str, int, float, bool, list, dict, "
+                      "Literal[...], list[X], X | None or a union of these")
 
 
 def schema_from_signature(fn: Callable[..., Any], descriptions: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -128,7 +147,10 @@ def schema_from_signature(fn: Callable[..., Any], descriptions: Mapping[str, str
     for name, param in inspect.signature(fn).parameters.items():
         if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        prop = _annotation_schema(hints.get(name, Any))
+        try:
+            prop = _annotation_schema(hints.get(name, Any))
+        except SchemaError as exc:
+            raise SchemaError(f"parameter {name!r} of {fn.__name__}: {exc}") from None
         if name in descriptions:
             prop["description"] = descriptions[name]
         props[name] = prop
@@ -144,17 +166,25 @@ TOOL_ATTRIBUTE = "__agentgym_tool__"
 
 
 def tool(description: str, *, name: str | None = None, terminal: bool = False,
-         params: Mapping[str, str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark an async env method as a tool; its signature becomes the function schema.
+         params: Mapping[str, str] | None = None,
+         isolate: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark an env method as a tool; its signature becomes the function schema.
 
-    ``params`` describes each argument; ``terminal=True`` marks the tool that ends the episode (submit).
+    ``params`` describes each argument. ``terminal=True`` declares a tool whose every successful call must
+    end the episode: its handler returns ``ToolOutput(..., outcome=Outcome(...))`` (a terminal tool that
+    returns no outcome is an env bug, recorded as an infrastructure failure); a ``ToolError`` it raises is
+    an agent mistake and the episode goes on. Where a handler runs: an ``async def`` on the event loop (it
+    must not block), a plain ``def`` in a worker thread, and either one in a killable child process with
+    ``isolate="process"`` (untrusted or CPU-heavy code; it works on a copy of the env, see watchdog.py).
+    ``isolate="thread"`` moves a blocking ``async def`` onto a worker thread with its own event loop.
     """
+    if isolate not in (None, "thread", "process"):
+        raise ValueError(f"isolate is None, 'thread' or 'process', not {isolate!r}")
 
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if not inspect.iscoroutinefunction(fn):
-            raise TypeError(f"tool handler {fn.__name__} must be 'async def'")
+        runs_in = isolate or ("loop" if inspect.iscoroutinefunction(fn) else "thread")
         spec = Tool(name=name or fn.__name__, description=description,
-                    parameters=schema_from_signature(fn, params), terminal=terminal)
+                    parameters=schema_from_signature(fn, params), terminal=terminal, runs_in=runs_in)
         setattr(fn, TOOL_ATTRIBUTE, spec)
         return fn
 

@@ -135,6 +135,8 @@ class RLConfig(RunConfig):
                                   "reward component such as syntax_ok); the env's reward is unchanged")
     min_form: str | None = opt(None, "PURE's min-form transform of per-turn rewards: min_form_softmax | min_form_exact")
     curriculum: bool = opt(True, "favour task families with intermediate success")
+    max_steps_without_update: int = opt(10, "fail the run after this many consecutive steps in which no group had "
+                                             "reward variance (no policy update); 0: never", ge=0)
     concurrency: int = opt(8, "episodes in flight during rollouts", ge=1)
     max_tokens: int = opt(512, "generation budget per turn", ge=1)
     checkpoint_every: int = opt(10, "save a checkpoint every N updates", ge=1)

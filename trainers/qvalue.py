@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from agentgym.messages import Message, message_text
+from agentgym.provenance import entries_from_records, write_model_provenance
 from agentgym.records import EpisodeRecord, iter_episodes
 from agentgym.trainers.features import Featurizer, make_featurizer
 
@@ -372,4 +373,5 @@ def fit_critic_from_records(paths: Sequence[str | Path], out_dir: str | Path, cf
     history = critic.fit(transitions_from_records(records, cfg.state_chars))
     out = critic.save(out_dir)
     (out / "history.json").write_text(json.dumps(history))
+    write_model_provenance(out, entries_from_records(records, trainer="critic"))
     return out

@@ -23,6 +23,7 @@ Checkpoints hold the model, optimizer, RNGs, curriculum and the step, so a kille
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -33,7 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from agentgym.errors import AgentGymError
 from agentgym.policy import Policy
+from agentgym.provenance import entries_from_records, write_model_provenance
+from agentgym.records import iter_episodes
 from agentgym.records import EpisodeRecord, EpisodeWriter
 from agentgym.rollout import EnvFactory, RolloutConfig, RolloutEngine, make_jobs
 from agentgym.stats import wilson_interval
@@ -195,6 +199,34 @@ def save_weights_for_sync(model: Any, tokenizer: Any, run_dir: Path, step: int) 
     return final
 
 
+log = logging.getLogger("agentgym.trainers.rl")
+
+
+class TrainingStalledError(AgentGymError):
+    """RL steps keep producing no policy update (no group with reward variance): the run would only look trained."""
+
+
+def no_update_reason(records: Sequence[EpisodeRecord]) -> str:
+    """Why a step had nothing to learn from, and what to change; one paragraph for a warning or an error."""
+    scored = [r for r in records if r.scored]
+    rewards = sorted({round(float(r.reward or 0.0), 6) for r in scored})
+    success = sum(bool(r.success) for r in scored) / len(scored) if scored else 0.0
+    if not scored:
+        cause = f"none of the {len(records)} episodes could be scored (infrastructure failures)"
+        fix = "fix the env or policy server first (see the rollouts' infra_errors)"
+    elif success == 0.0:
+        cause = f"every episode failed (rewards {rewards[:5]})"
+        fix = ("start from a model that sometimes succeeds (--sft oracle), use easier tasks or a curriculum, "
+               "or add dense reward terms (--reward-shaping)")
+    elif success == 1.0:
+        cause = "every episode succeeded with the same reward"
+        fix = "train on harder tasks; this model has nothing left to learn here"
+    else:
+        cause = f"every group of --group-size episodes got identical rewards (success {success:.2f})"
+        fix = "use a larger --group-size, a sampling temperature above 0, or --group-filter none"
+    return f"{cause}; remedies: {fix}"
+
+
 # --- the loop -------------------------------------------------------------------------------------
 
 async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[TrainTask], policy: Policy,
@@ -246,6 +278,7 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
     for stale in (run_dir / "rollouts").glob("step-*.jsonl"):
         if int(stale.stem.split("-")[1]) > start_step:
             stale.unlink()
+    steps_without_update = 0
     with MetricsLogger(run_dir, resume_step=start_step, tensorboard=cfg.tensorboard) as metrics:
         for step in range(start_step + 1, cfg.steps + 1):
             t0 = time.perf_counter()
@@ -283,6 +316,17 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
                 row.update({f"adv_turn/{t}": a for t, a in enumerate(advantage_by_turn(advantages))})
                 # 6. weight sync
                 version = await sync_weights(save_weights_for_sync(model, tokenizer, run_dir, step))
+                steps_without_update = 0
+            else:  # nothing to learn from: say so every step, and stop a run that would only look trained
+                steps_without_update += 1
+                reason = no_update_reason(records)
+                log.warning("RL step %d: no policy update (%d in a row): %s", step, steps_without_update, reason)
+                if cfg.max_steps_without_update and steps_without_update >= cfg.max_steps_without_update:
+                    raise TrainingStalledError(
+                        f"RL stopped at step {step}: {steps_without_update} steps in a row without a policy update "
+                        f"(no group had reward variance): {reason}. The model was not saved as trained; "
+                        f"--max-steps-without-update 0 disables this check.")
+            row["updated"] = bool(data)
             successes = sum(bool(r.success) for r in scored)
             lo, hi = wilson_interval(successes, len(scored)) if scored else (0.0, 0.0)
             row.update({"episodes": episodes_seen, "train/success": successes / len(scored) if scored else 0.0,
@@ -309,6 +353,8 @@ async def train_rl(cfg: RLConfig, *, env_factory: EnvFactory, tasks: Sequence[Tr
     (final_dir / "agentgym_training.json").write_text(json.dumps(
         {"algo": cfg.algo, "steps": cfg.steps, "episodes": episodes_seen, "env_id": cfg.env_id,
          "base_model": cfg.model, "model_version": version}, indent=1))
+    rolled_out = (r for f in sorted((run_dir / "rollouts").glob("step-*.jsonl")) for r in iter_episodes(f))
+    write_model_provenance(final_dir, entries_from_records(rolled_out, trainer=f"rl:{cfg.algo}"), base_model=cfg.model)
     return RLResult(run_dir, final_dir, cfg.steps, episodes_seen, version)
 
 

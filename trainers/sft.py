@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.policy import PolicyObservation
+from agentgym.provenance import entries_from_records, write_model_provenance
 from agentgym.records import EpisodeRecord, iter_episodes
 from agentgym.trainers.checkpoint import CheckpointManager, ResumableSampler
 from agentgym.trainers.config import ConfigError, SFTConfig, config_from_args, help_lines, save_config
@@ -338,6 +339,9 @@ def train_sft(cfg: SFTConfig, *, tools: Sequence[Mapping[str, Any]] | None = Non
         metrics.close()
         torch.use_deterministic_algorithms(deterministic_before)  # leave the process as we found it
     final_dir = save_model(model, run_dir / "final", tokenizer)  # plain weights (LoRA merged into a copy)
+    # dev records are only scored, never trained on, but a model tuned against them has seen them too
+    write_model_provenance(final_dir, entries_from_records([*train_records, *(dev_records or [])], trainer="sft"),
+                           base_model=cfg.model)
     return SFTResult(run_dir, cfg.steps, loss_value, dev_value, final_dir, start)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
@@ -133,6 +134,16 @@ class StepDPOTrainer:
             for start in range(0, len(order), self.cfg.batch_size):
                 history.append(self.step([examples[i] for i in order[start:start + self.cfg.batch_size]]))
         return history
+
+    def save(self, out_dir: str | Path, tokenizer: Any = None, *, trained_on: Sequence[dict[str, Any]] = (),
+             base_model: str | Path | None = None) -> Path:
+        """Write the policy (plain weights) and its provenance: `trained_on` entries (``provenance.tasks_entry``)."""
+        from agentgym.provenance import write_model_provenance
+        from agentgym.trainers.lora import save_model
+
+        path = save_model(self.model, out_dir, tokenizer)
+        write_model_provenance(path, list(trained_on), base_model=base_model)
+        return path
 
     @torch.no_grad()
     def implicit_q(self, prompt_ids: Sequence[int], actions: Sequence[Sequence[int]]) -> torch.Tensor:
