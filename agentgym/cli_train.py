@@ -7,6 +7,7 @@ into ``--out`` and is skipped when its output is already there, so an interrupte
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -177,17 +178,15 @@ def ray_collector(cfg: Any, policy_factory: Callable[[], Any], workers: int) -> 
 async def _train_rl(cfg: Any, backend: str, dev_episodes: int, max_model_len: int, workers: int = 0,
                     ray_address: str | None = None) -> None:
     tasks = await train_tasks(cfg.env_id)
-    ray = None
+    ray_session: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if workers > 0:  # one Ray for the whole run (run_distributed reuses it), shut down at the end
-        from agentgym.extras import require
+        from agentgym.distributed import local_ray
 
-        ray = require("ray", "ray")
-        ray.init(address=ray_address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    try:
+        # a local Ray started here leaves no process behind; with ray_address it only connects to that cluster
+        ray_session = local_ray(address=ray_address, include_dashboard=False, ignore_reinit_error=True,
+                                log_to_driver=False)
+    with ray_session:
         await _train_rl_served(cfg, backend, dev_episodes, max_model_len, tasks, workers)
-    finally:
-        if ray is not None:
-            ray.shutdown()
 
 
 async def _train_rl_served(cfg: Any, backend: str, dev_episodes: int, max_model_len: int, tasks: list[Any],

@@ -176,7 +176,7 @@ async def test_the_env_on_e2b_runs_cells_and_grades_in_a_fresh_e2b_sandbox(stand
     assert term and reward == 1.0 and info["sandbox"] == "e2b"
     assert sum(1 for r in stand_in.requests if r == ("POST", "/v2/sandboxes")) == created + 1  # graded in a fresh one
     await env.aclose()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # a bound for a loaded machine, not a speed target: the poll ends when it empties
     while stand_in.sandboxes and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert not stand_in.sandboxes

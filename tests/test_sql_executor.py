@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
+import logging
 import os
 import signal
 import sqlite3
 import stat
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from agentgym.envs.sql.executor import QueryResult, SqlExecutor, close_shared_executor, shared_executor
+from agentgym.processes import alive, wait_gone
 
 BLOB = bytes(range(256)) + b"\x00\xff"
 
@@ -128,15 +132,11 @@ async def test_hostile_sql_gets_clear_error_and_db_unchanged(
     before = _sha256(db)
     files_before = sorted(os.listdir(db.parent))
     sql = sql.format(tmp=tmp_path)
-    deadline = 1.0
-    t0 = time.monotonic()
-    res = await ex.execute(db, sql, timeout_s=deadline)
-    wall = time.monotonic() - t0
+    res = await ex.execute(db, sql, timeout_s=1.0)
     assert res.error is not None, f"{sql!r} was allowed: {res}"
     assert expected in res.error, res.error
     assert "\n" not in res.error
     assert res.rows == []
-    assert wall < deadline + 1.5
     assert _sha256(db) == before
     assert sorted(os.listdir(db.parent)) == files_before  # no -journal/-wal/-shm left behind
     assert not (tmp_path / "x.db").exists() and not (tmp_path / "y.db").exists()
@@ -147,19 +147,18 @@ async def test_hostile_sql_gets_clear_error_and_db_unchanged(
 
 async def test_huge_printf_string_is_never_materialised(ex: SqlExecutor, db: Path) -> None:
     # SQLite 3.40's printf() yields NULL (newer versions raise "string or blob too big") once the result would
-    # exceed SQLITE_LIMIT_LENGTH; either way no 10 MB value comes back and the call is fast.
-    t0 = time.monotonic()
+    # exceed SQLITE_LIMIT_LENGTH; either way no 10 MB value comes back.
     res = await ex.execute(db, "SELECT printf('%.*c', 10000000, 'x')", timeout_s=2.0)
-    assert time.monotonic() - t0 < 3.5
     assert (res.error is not None and "limit" in res.error) or res.rows == [(None,)], res
 
 
-async def test_deadline_is_enforced_exactly(ex: SqlExecutor, db: Path) -> None:
+async def test_deadline_stops_a_runaway_query_and_never_fires_early(ex: SqlExecutor, db: Path) -> None:
+    # Only the lower bound is a property of the executor: how late the answer comes depends on the machine's load.
     t0 = time.monotonic()
     res = await ex.execute(db, "SELECT count(*) FROM big a, big b, big c", timeout_s=0.5)
     wall = time.monotonic() - t0
     assert res.error == "query exceeded the 0.5 s deadline"
-    assert 0.45 < wall < 0.9
+    assert wall >= 0.5
 
 
 async def test_killed_worker_is_replaced_transparently(ex: SqlExecutor, db: Path) -> None:
@@ -193,12 +192,14 @@ def _script(tmp_path: Path, body: str) -> str:
 async def test_hung_worker_is_killed_at_deadline_plus_grace(tmp_path: Path, db: Path) -> None:
     # A "worker" that never answers stands in for a C-level hang.
     async with SqlExecutor(workers=1, python=_script(tmp_path, "exec sleep 60"), grace_s=0.3) as ex:
-        t0 = time.monotonic()
+        await ex.start()
+        hung = ex.worker_pids()
+        assert len(hung) == 1
         res = await ex.execute(db, "SELECT 1", timeout_s=0.5)
-        wall = time.monotonic() - t0
-        assert res.error is not None and "deadline" in res.error
-        assert wall < 0.5 + 0.3 + 1.0
+        assert res.error == "query exceeded the 0.5 s deadline"
+        assert res.rows == []
         assert ex.worker_pids() == []
+        assert wait_gone(hung, 30) == []  # killed, not merely forgotten (sleep 60 would outlive the test)
 
 
 async def test_dying_worker_gives_error_not_exception(tmp_path: Path, db: Path) -> None:
@@ -209,7 +210,8 @@ async def test_dying_worker_gives_error_not_exception(tmp_path: Path, db: Path) 
 
 async def test_memory_limit_turns_into_error(db: Path) -> None:
     async with SqlExecutor(workers=1, memory_limit_mb=256, heap_limit_mb=32) as ex:
-        res = await ex.execute(db, "SELECT count(*) FROM (SELECT DISTINCT a.x, b.x FROM big a, big b)", timeout_s=5)
+        # a generous deadline: the heap cap, not the clock, must stop this query, however loaded the machine is
+        res = await ex.execute(db, "SELECT count(*) FROM (SELECT DISTINCT a.x, b.x FROM big a, big b)", timeout_s=60)
         assert res.error == "query exceeded the memory limit"
         assert (await ex.execute(db, "SELECT 7")).rows == [(7,)]
 
@@ -239,10 +241,8 @@ async def test_explain_checks_syntax_and_names(ex: SqlExecutor, db: Path) -> Non
     assert err is not None and "no such column" in err
     err = await ex.explain(db, "SELECT a, FROM t")
     assert err is not None and "syntax error" in err
-    # EXPLAIN compiles but never runs the query.
-    t0 = time.monotonic()
+    # EXPLAIN compiles but never runs the query: running it would hit the 2 s deadline and return that error.
     assert await ex.explain(db, "SELECT count(*) FROM big a, big b, big c") is None
-    assert time.monotonic() - t0 < 0.5
     assert await ex.explain(db, "DROP TABLE t") is not None
 
 
@@ -252,13 +252,23 @@ async def test_missing_database_is_reported(ex: SqlExecutor, tmp_path: Path) -> 
     assert not (tmp_path / "missing.sqlite").exists()
 
 
-async def test_warm_round_trip_is_fast(ex: SqlExecutor, db: Path) -> None:
+def _files_open_in(pid: int) -> set[str]:
+    """Real paths of the files process `pid` holds open (Linux /proc)."""
+    fd_dir = Path(f"/proc/{pid}/fd")
+    return {os.path.realpath(fd_dir / fd) for fd in os.listdir(fd_dir)}
+
+
+async def test_warm_queries_reuse_one_worker_that_keeps_the_database_open(ex: SqlExecutor, db: Path) -> None:
+    """What makes a warm round trip cheap (its latency is measured in bench/sql_env_latency.py): sequential
+    queries go to the worker already running, with no process started, and it keeps the database connected."""
     await ex.execute(db, "SELECT 1")
-    t0 = time.perf_counter()
+    pids = ex.worker_pids()
+    assert len(pids) == 1  # one query at a time needs one worker, though the pool allows two
     for _ in range(200):
-        await ex.execute(db, "SELECT name FROM t WHERE id = 2")
-    per_query_ms = (time.perf_counter() - t0) / 200 * 1e3
-    assert per_query_ms < 10, per_query_ms
+        res = await ex.execute(db, "SELECT name FROM t WHERE id = 2")
+        assert res.ok and res.rows == [("bób ✓",)]
+        assert ex.worker_pids() == pids
+    assert os.path.realpath(db) in _files_open_in(pids[0])  # the connection outlives each query
 
 
 async def test_shared_executor_is_per_loop_singleton(db: Path) -> None:
@@ -268,10 +278,7 @@ async def test_shared_executor_is_per_loop_singleton(db: Path) -> None:
     pids = a.worker_pids()
     await close_shared_executor()
     assert shared_executor() is not a
-    await asyncio.sleep(0.05)
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    assert pids and wait_gone(pids, 30) == []
     await close_shared_executor()
 
 
@@ -285,3 +292,50 @@ async def test_closed_executor_refuses_work(db: Path) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_workers_end_with_the_event_loop_that_started_them(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """asyncio.run returning leaves no worker behind, logs no "Loop ... is closed", and the executor stays usable."""
+    async def use(ex: SqlExecutor | None = None) -> tuple[SqlExecutor, list[int]]:
+        ex = ex or shared_executor()
+        results = await asyncio.gather(*(ex.execute(db, "SELECT 7") for _ in range(2)))
+        assert all(r.rows == [(7,)] for r in results)
+        return ex, ex.worker_pids()
+
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        ex, pids = asyncio.run(use())
+        assert len(pids) == 2 and all(_gone(p) for p in pids)  # stopped and reaped inside the loop
+        again, second = asyncio.run(use(ex))  # the same executor, a new loop: fresh workers, ended again
+        gc.collect()
+    assert again is ex and set(second).isdisjoint(pids) and all(_gone(p) for p in second)
+    assert "is closed" not in caplog.text, caplog.text
+
+
+def test_a_private_executor_also_ends_its_workers_with_the_loop(db: Path) -> None:
+    async def use() -> list[int]:
+        ex = SqlExecutor(workers=1)
+        assert (await ex.execute(db, "SELECT 1")).ok
+        return ex.worker_pids()
+
+    pids = asyncio.run(use())
+    assert pids and all(_gone(p) for p in pids)
+
+
+async def test_closing_waits_for_the_whole_worker_group(db: Path, tmp_path: Path) -> None:
+    """A process left in a worker's group is gone once aclose() returns: the group is stopped, not just the pid."""
+    stray_file = tmp_path / "stray.pid"
+    python = _script(tmp_path, f'sleep 60 & echo $! > {stray_file}\nexec {sys.executable} "$@"')
+    ex = SqlExecutor(workers=1, python=python)
+    assert (await ex.execute(db, "SELECT 1")).ok
+    stray = int(stray_file.read_text())
+    assert alive(stray)
+    await ex.aclose()
+    assert not alive(stray)

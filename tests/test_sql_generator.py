@@ -6,7 +6,6 @@ import json
 import os
 import re
 import sqlite3
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -182,8 +181,11 @@ def test_ensure_databases_idempotent_and_atomic(tmp_path: Path) -> None:
     assert list(first) == ["library", "music"]
     files = [p for paths in first.values() for p in paths]
     assert all(p.is_file() for p in files)
+    # A fixed, long-past mtime instead of a sleep: any rewrite (in place or by os.replace) changes it or the inode,
+    # however coarse the file system's clock is.
+    for p in files:
+        os.utime(p, ns=(1_000_000_000, 1_000_000_000))
     before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in files}
-    time.sleep(0.02)
     second = ensure_databases(root, ["library", "music"])
     assert second == first
     assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in files} == before
@@ -204,12 +206,6 @@ def test_ensure_databases_idempotent_and_atomic(tmp_path: Path) -> None:
     for p in first["music"]:
         assert p.stat().st_ino != before[p][1]
     assert [p.name for p in (root / "music").iterdir() if p.name.startswith(".tmp-")] == []
-
-
-def test_build_time(tmp_path: Path) -> None:
-    start = time.perf_counter()
-    ensure_databases(tmp_path / "timed")
-    assert time.perf_counter() - start < 10.0  # ~1 s on the reference machine
 
 
 # ------------------------------------------------------------------------------------------------ questions
@@ -238,12 +234,11 @@ def test_counts_and_coverage(generated: dict[str, list[Q.SqlQuestion]]) -> None:
     assert len(overall) >= 12
 
 
-def test_generation_time(dbs: dict[str, list[Path]]) -> None:
+def test_generation_fills_a_larger_request(dbs: dict[str, list[Path]]) -> None:
+    # (how long building and generating take is measured in bench/sql_env_latency.py)
     for name in ("school", "hospital"):
-        start = time.perf_counter()
         qs = generate_questions(name, dbs[name], seed=7, count=250)
         assert len(qs) >= 200
-        assert time.perf_counter() - start < 5.0  # ~0.3 s on the reference machine
 
 
 def _canon(rows: list[tuple], ordered: bool) -> tuple:
