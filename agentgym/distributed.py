@@ -121,9 +121,11 @@ class _Coordinator:
         out, self.outbox = self.outbox, []
         return out, self.remaining
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
+        """Queue counters, and the number of jobs each worker holds right now (``leased_by``)."""
         return {"pending": len(self.pending), "leased": sum(map(len, self.leased.values())),
-                "remaining": self.remaining, "requeued": self.requeued}
+                "remaining": self.remaining, "requeued": self.requeued,
+                "leased_by": {worker: len(held) for worker, held in self.leased.items() if held}}
 
 
 class _RolloutWorker:
@@ -198,6 +200,11 @@ def local_ray(**init_kwargs: Any) -> Iterator[Any]:
                   file=sys.stderr)
 
 
+def coordinator_name(run_id: str) -> str:
+    """The Ray actor name of a run's job queue (``stats()`` on it shows who holds which leases)."""
+    return f"agentgym-coordinator-{run_id}"
+
+
 def worker_name(run_id: str, index: int) -> str:
     """The Ray actor name of a run's `index`-th worker (replacements get new indices)."""
     return f"agentgym-rollout-{run_id}-{index}"
@@ -237,7 +244,7 @@ def run_distributed(jobs: Iterable[EpisodeJob], env_factory_spec: EnvSpec | str 
 
         coordinator_cls = ray.remote(num_cpus=0, max_concurrency=1)(_Coordinator)
         worker_cls = ray.remote(num_cpus=worker_num_cpus, max_restarts=0)(_RolloutWorker)
-        coordinator = coordinator_cls.remote(todo, max_job_attempts, policy_name)
+        coordinator = coordinator_cls.options(name=coordinator_name(run_id)).remote(todo, max_job_attempts, policy_name)
         restarts_left = workers if max_worker_restarts is None else max_worker_restarts
         names: list[str] = []
         running: dict[Any, tuple[str, Any]] = {}   # run() ObjectRef -> (worker id, actor handle)

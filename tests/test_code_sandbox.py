@@ -1,12 +1,11 @@
 """The code sandbox: the E2B-shaped API, the hostile-code suite (each attack contained, the host unchanged,
-no process of the sandbox uid left), and the loud fallback when bubblewrap is missing."""
+no process of a sandbox's uid left), and the loud fallback when bubblewrap is missing."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
-import subprocess
 import threading
 import warnings
 from pathlib import Path
@@ -15,20 +14,44 @@ import pytest
 
 import agentgym
 from agentgym.envs.code.sandbox import SandboxFallbackWarning, SandboxLimits, create_sandbox, resolve_backend
-from agentgym.envs.code.sandbox import local
+from agentgym.envs.code.sandbox import confinement, local
 from agentgym.envs.code.sandbox.fallback import FallbackSandbox
+from agentgym.envs.code.sandbox.process import uid_processes
 
 pytestmark = pytest.mark.skipif(not Path(local.BWRAP).exists(), reason="bubblewrap is not installed")
-SANDBOX_UID = SandboxLimits().uid
+SANDBOX_UID = SandboxLimits().uid  # the uid code sees inside the sandbox
+LEASED: dict[int, confinement.UidLease] = {}  # host uids the sandboxes of the running test ran as
 
 
-def sandbox_uid_processes() -> list[str]:
-    out = subprocess.run(["ps", "-u", str(SANDBOX_UID), "-o", "pid=,cmd="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.strip()]
+@pytest.fixture(autouse=True)
+def record_sandbox_uids(monkeypatch):
+    """Record every pool uid leased during a test, so the test can check that none of them has a process left."""
+    real = confinement.lease_uid
+
+    def recording(base: int, size: int) -> confinement.UidLease:
+        lease = real(base, size)
+        LEASED[lease.uid] = lease
+        return lease
+
+    LEASED.clear()
+    monkeypatch.setattr(confinement, "lease_uid", recording)
 
 
-async def no_sandbox_processes(within_s: float = 5.0) -> list[str]:
-    """Sandbox-uid processes still alive after a grace period for namespace teardown (empty when clean)."""
+def ours(uid: int) -> bool:
+    """Whether `uid`'s processes are this test's: we hold it, or nobody does (another program may have leased
+    it again since we gave it back; its processes are then not ours)."""
+    lease = LEASED.get(uid)
+    return lease is None or lease.held or not confinement.is_leased(uid)
+
+
+def sandbox_uid_processes() -> list[int]:
+    """Live processes of this test's sandbox uids."""
+    uids = set(LEASED) or ({SANDBOX_UID} if os.geteuid() == 0 else set())
+    return sorted(pid for uid in uids if ours(uid) for pid in uid_processes(uid))
+
+
+async def no_sandbox_processes(within_s: float = 5.0) -> list[int]:
+    """Processes of this test's sandbox uids still alive after a grace period for teardown (empty when clean)."""
     for _ in range(int(within_s / 0.05)):
         left = sandbox_uid_processes()
         if not left:
@@ -176,12 +199,16 @@ async def test_hostile_code_is_contained_with_a_clear_observation(name, loopback
     assert await no_sandbox_processes() == [], f"{name} left processes behind"
 
 
-async def test_after_the_hostile_suite_no_process_of_the_sandbox_uid_is_left(loopback):
-    # runs after the parametrized suite in file order; also re-runs the background attack to be self-contained
+async def test_background_processes_end_with_their_cell_and_nothing_outlives_the_sandbox(loopback):
     env = agentgym.make("agentgym/code-v0", split="test", sandbox="bwrap")
     await env.areset(seed=1)
-    await env.astep(f"<execute>{HOSTILE['background_processes'][0]}</execute>")
-    assert len(sandbox_uid_processes()) >= 3  # the interpreter and both background processes are running
+    await env.astep("<execute>x = 1</execute>")
+    plumbing = len(sandbox_uid_processes())  # bwrap, its pid-1 and the interpreter
+    obs, *_ = await env.astep(f"<execute>{HOSTILE['background_processes'][0]}</execute>")
+    assert "spawned" in obs["messages"][0]["content"]
+    assert len(sandbox_uid_processes()) == plumbing  # both background processes were killed as the cell returned
+    obs, *_ = await env.astep("<execute>print(x + 1)</execute>")  # the interpreter itself persists
+    assert "2" in obs["messages"][0]["content"]
     await env.aclose()
     assert await no_sandbox_processes() == []
 
@@ -212,9 +239,12 @@ async def test_missing_bwrap_falls_back_loudly_and_reports_it(monkeypatch, caplo
 async def test_fallback_backend_still_drops_privileges_limits_and_cuts_the_network():
     async with await FallbackSandbox.create() as sandbox:
         assert sandbox.backend == "fallback"
-        who = await sandbox.run_code("import os, resource\n(os.getuid() in (0, 65534), "
-                                     "resource.getrlimit(resource.RLIMIT_NPROC)[0])")
-        assert who.text == f"(True, {SandboxLimits().processes})"
+        host_uid = sandbox._process.launcher.confinement.uid
+        who = await sandbox.run_code("import os, resource\n(os.getuid(), resource.getrlimit(resource.RLIMIT_NPROC)[0])")
+        uid, nproc = eval(who.text)
+        assert uid in (0, host_uid)  # root of its own user namespace (unshare), or the unprivileged host uid
+        if sandbox._process.launcher.confinement.lease is not None:  # its own uid: RLIMIT_NPROC is per sandbox
+            assert nproc == SandboxLimits().processes and host_uid != SANDBOX_UID
         workdir = sandbox._process.launcher.workdir
         assert Path(workdir).is_dir()
         net = await sandbox.run_code("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=3)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agentgym.distributed import EnvSpec, _Coordinator, run_distributed, worker_name
+from agentgym.distributed import EnvSpec, _Coordinator, coordinator_name, run_distributed
 from agentgym.distributed import local_ray as start_local_ray
 from agentgym.processes import alive, cmdline, stop_pids_sync
 from agentgym.records import iter_episodes
@@ -105,13 +105,17 @@ def test_a_worker_killed_mid_run_loses_no_job(local_ray, train_ids, tmp_path):
     out = tmp_path / "episodes.jsonl"
     killed: list[str] = []
 
-    def kill_first_worker(record):
-        if not killed:  # after the first finished episode: the other lanes hold leased jobs right now
-            killed.append(worker_name("killtest", 0))
+    def kill_a_worker_holding_jobs(record):
+        if killed:
+            return
+        # a worker that holds leased jobs right now (on a busy machine one may still be starting)
+        held = ray.get(ray.get_actor(coordinator_name("killtest")).stats.remote())["leased_by"]
+        if held:
+            killed.append(max(held, key=held.get))
             ray.kill(ray.get_actor(killed[0]))
 
     result = run_distributed(jobs, ENV, slow_oracle_factory, workers=2, concurrency_per_worker=3, out_path=out,
-                             run_id="killtest", on_record=kill_first_worker)
+                             run_id="killtest", on_record=kill_a_worker_holding_jobs)
     assert killed and result.worker_deaths == 1
     assert result.requeued >= 1                       # the dead worker's leased jobs went back to the queue
     assert len(result.worker_names) == 3              # a replacement worker was started

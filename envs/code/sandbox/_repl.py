@@ -4,7 +4,9 @@ Started as ``python3 -S -s -B -c <this source> [--own-pidns] OUTPUT_CHARS``. Req
 object per line; answers leave on a private duplicate of stdout. Descriptors 0-2 then point at /dev/null, so
 code that writes to them directly cannot corrupt the protocol by accident. Ops: exec (code, timeout), write
 (path, base64 data), read (path). An execution that overruns its timeout is interrupted in place (the
-namespace survives); a process that ignores the interrupt is killed from outside by the host.
+namespace survives); a process that ignores the interrupt is killed from outside by the host. With a pid
+namespace of its own (``--own-pidns``), every process a cell started is killed when the cell returns: only
+the interpreter persists between cells, never what its code forked or spawned.
 """
 
 import ast
@@ -15,6 +17,7 @@ import linecache
 import os
 import signal
 import sys
+import time
 import traceback
 
 READ_LIMIT = 8 << 20
@@ -55,6 +58,41 @@ class CappedWriter:
 
     def value(self):
         return "".join(self.parts)
+
+
+def end_other_processes():
+    """SIGKILL every process of this pid namespace but its init and us; return once none of them is left.
+
+    kill(-1) cannot reach outside the namespace, and the kernel makes it atomic with respect to fork, so a
+    fork loop cannot outrun it. We reap our own children; orphans belong to the namespace's init, which reaps
+    them, so for those we wait until /proc (this namespace's) shows nothing but zombies.
+    """
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:  # ESRCH: nothing else was running (the usual case, and the fast one)
+        return
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+    me = os.getpid()
+    deadline = time.monotonic() + 5.0  # past it the host's own checks take over
+    while time.monotonic() < deadline:
+        if not any(name.isdigit() and int(name) not in (1, me) and not is_zombie(name) for name in os.listdir("/proc")):
+            return
+        time.sleep(0.001)
+
+
+def is_zombie(pid):
+    try:
+        with open("/proc/%s/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True  # already gone
+    return stat[stat.rindex(b")") + 2:][:1] in (b"Z", b"X")
 
 
 class Server:
@@ -118,13 +156,8 @@ class Server:
             sys.stdout, sys.stderr = saved
             if os.getpid() != self.pid:  # a child the cell forked finished the cell's code: it must not serve
                 os._exit(0)
-        if timed_out and self.own_pidns:
-            # a cell that overran may have left a fork bomb or spinners: end every other process in this
-            # sandbox's own pid namespace (kill(-1) cannot reach anything outside it).
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except OSError:
-                pass
+        if self.own_pidns:
+            end_other_processes()
         return {"stdout": out.value(), "stderr": err.value(), "result": result, "error": error,
                 "execution_count": self.count, "truncated_chars": out.dropped + err.dropped}
 

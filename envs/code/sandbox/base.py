@@ -22,19 +22,27 @@ class SandboxError(InfrastructureError):
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Resource limits of one sandbox process tree (rlimits, a wall clock and an output cap)."""
+    """Resource limits of one sandbox process tree: per-sandbox caps, per-process rlimits, a wall clock, an output cap.
+
+    Per-sandbox caps (``processes``, ``total_memory_bytes``) hold for the whole tree when the host gives each
+    sandbox a cgroup or a uid of its own (see ``confinement.py``); otherwise only the per-process rlimits hold.
+    """
 
     memory_bytes: int = 1 << 30          # RLIMIT_AS per process
+    total_memory_bytes: int = 1 << 30    # all of the sandbox's processes and tmpfs pages together (cgroup memory cap)
     cpu_seconds: int = 120               # RLIMIT_CPU per process (cumulative over the sandbox's life)
     file_bytes: int = 16 << 20           # RLIMIT_FSIZE: the largest file a process may write
     open_files: int = 256                # RLIMIT_NOFILE
-    processes: int = 64                  # RLIMIT_NPROC, counted per uid: only effective after dropping root
+    processes: int = 64                  # processes of the sandbox (cgroup pids.max, or RLIMIT_NPROC of its own uid)
     tmpfs_bytes: int = 64 << 20          # size of the private work dir and /tmp (bubblewrap backend)
+    shm_bytes: int = 64 << 20            # size of /dev/shm (bubblewrap backend; the rest of /dev is read-only)
     output_chars: int = 32_000           # stdout/stderr kept per stream per execution; the rest is counted, not kept
     start_timeout_s: float = 10.0        # wall clock for the sandbox to come up
     kill_grace_s: float = 1.0            # after a soft timeout, how long before the whole process group is killed
-    uid: int = 65534                     # unprivileged uid/gid the sandbox runs as when started by root
-    gid: int = 65534
+    uid: int = 65534                     # the uid/gid code sees inside the sandbox (and runs as on the host when
+    gid: int = 65534                     # started by root without a uid pool)
+    uid_pool_base: int = 0x70000000      # as root, each live sandbox runs as its own host uid from this range
+    uid_pool_size: int = 4096            # (0: all sandboxes run as `uid`)
 
 
 @dataclass
@@ -103,6 +111,7 @@ class Sandbox(abc.ABC):
     """One isolated, persistent Python interpreter. Create with ``await Backend.create()``; always ``kill()`` it."""
 
     backend: str = "abstract"
+    isolation: str = "none"  # how it is kept apart from other sandboxes: cgroup+uid | cgroup | uid | none | vm
     files: Files
 
     @classmethod
@@ -112,7 +121,8 @@ class Sandbox(abc.ABC):
 
     @abc.abstractmethod
     async def run_code(self, code: str, *, timeout: float = 30.0) -> Execution:
-        """Run Python code in the persistent interpreter; errors and timeouts come back in ``Execution.error``."""
+        """Run Python code in the persistent interpreter; errors and timeouts come back in ``Execution.error``.
+        The interpreter's state persists; processes the code started do not outlive the call (local backends)."""
 
     @abc.abstractmethod
     async def kill(self) -> None:

@@ -42,6 +42,7 @@ class E2BSandbox(Sandbox):
     """An E2B cloud (or self-hosted) code-interpreter sandbox (``backend == "e2b"``)."""
 
     backend = "e2b"
+    isolation = "vm"  # each E2B sandbox is a microVM of its own
     connection: dict[str, Any] = {}  # class-level defaults for create() (tests point this at a stand-in)
 
     def __init__(self, inner: Any, limits: SandboxLimits):

@@ -1,9 +1,11 @@
 """The weaker backend for machines without bubblewrap: privilege drop, rlimits and, when allowed, ``unshare``.
 
-It drops root to the sandbox uid, applies the same rlimits and wall-clock kill, and (when unprivileged user
+It runs in the sandbox's own cgroup and uid where the host allows (``confinement.py``), applies the same rlimits
+and wall-clock kill, ends what a cell left running through that cgroup or uid, and (when unprivileged user
 namespaces work) runs Python under ``unshare --user --map-root-user --net --pid --fork --mount-proc`` for no
 network and a private process table. It does NOT hide the host's file system: the process can read whatever
-the unprivileged uid can read (world-readable files) and write where it may write (``/tmp``). Its work dir is
+the unprivileged uid can read (world-readable files) and write where it may write (``/tmp``, not size-capped
+beyond ``RLIMIT_FSIZE`` per file and, with a cgroup, the memory cap on what tmpfs pages it holds). Its work dir is
 a private 0700 directory on the host, removed on kill. Chosen only when bubblewrap is missing, and loudly.
 """
 
@@ -17,7 +19,8 @@ import tempfile
 from typing import Any
 
 from agentgym.envs.code.sandbox.base import SandboxLimits
-from agentgym.envs.code.sandbox.process import PYTHON, ProcessSandbox, privilege_drop, rlimit_setter
+from agentgym.envs.code.sandbox.confinement import Confinement
+from agentgym.envs.code.sandbox.process import PYTHON, ProcessSandbox
 
 UNSHARE = ("unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount",
            "--mount-proc")
@@ -43,10 +46,11 @@ class FallbackLauncher:
 
     def __init__(self, limits: SandboxLimits):
         self.limits = limits
+        self.confinement = Confinement(limits)
         self.own_pid_namespace = unshare_works(limits.uid, limits.gid)
         self.workdir = tempfile.mkdtemp(prefix="agentgym-sandbox-")
-        if os.geteuid() == 0:
-            os.chown(self.workdir, limits.uid, limits.gid)
+        if self.confinement.uid is not None:
+            os.chown(self.workdir, self.confinement.uid, self.confinement.gid)
         os.chmod(self.workdir, 0o700)
 
     def argv(self, python_args: list[str]) -> list[str]:
@@ -54,10 +58,11 @@ class FallbackLauncher:
         return [*prefix, PYTHON, *python_args]
 
     def popen_kwargs(self) -> dict[str, Any]:
-        return {**privilege_drop(self.limits), "preexec_fn": rlimit_setter(self.limits), "cwd": self.workdir}
+        return {"preexec_fn": self.confinement.preexec(), "cwd": self.workdir}
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+        self.confinement.release()
 
 
 class FallbackSandbox(ProcessSandbox):

@@ -1,19 +1,22 @@
 """One sandboxed process tree on this machine: spawn it under a launcher, talk JSON lines, kill the whole group.
 
-A ``Launcher`` (bubblewrap, or the weaker fallback) turns "run this Python source" into an argv plus the
-privilege drop and rlimits applied between fork and exec. ``SandboxProcess`` owns the child: a fresh session
-(so the wall-clock kill reaches the whole group), bounded line reads, and an idempotent ``kill`` that also
-reaps the child and closes every pipe. ``ProcessSandbox`` is the E2B-shaped persistent interpreter on top.
+A ``Launcher`` (bubblewrap, or the weaker fallback) turns "run this Python source" into an argv plus its
+``Confinement`` (the sandbox's own cgroup and uid, rlimits, privilege drop), entered between fork and exec.
+``SandboxProcess`` owns the child: a fresh session, bounded line reads, and an idempotent ``kill`` that kills
+the whole tree (through its cgroup when it has one), reaps it, closes every pipe and releases the cgroup and uid.
+``ProcessSandbox`` is the E2B-shaped persistent interpreter on top.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
-import resource
 import signal
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +31,8 @@ from agentgym.envs.code.sandbox.base import (
     SandboxError,
     SandboxLimits,
 )
+from agentgym.envs.code.sandbox.confinement import Confinement
+from agentgym.processes import stop_group, stop_pids
 
 PYTHON = "/usr/bin/python3"  # readable by the unprivileged uid, unlike a virtualenv under /root
 PYTHON_FLAGS = ("-S", "-s", "-B")  # no site (stdlib only, fast start); PYTHON* env vars are ours, not the user's
@@ -35,25 +40,6 @@ REPL_SOURCE = (Path(__file__).with_name("_repl.py")).read_text()
 MAX_LINE = 16 << 20  # the longest protocol line accepted from a sandbox
 SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/home/user", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
-
-
-def rlimit_setter(limits: SandboxLimits) -> Callable[[], None]:
-    """A preexec function applying the rlimits (in the child, between fork and exec)."""
-
-    def apply() -> None:
-        for kind, value in ((resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
-                            (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_NOFILE, limits.open_files),
-                            (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_CORE, 0)):
-            resource.setrlimit(kind, (value, value))
-
-    return apply
-
-
-def privilege_drop(limits: SandboxLimits) -> dict[str, Any]:
-    """Popen arguments that drop root to the sandbox uid before the launcher runs (RLIMIT_NPROC ignores root)."""
-    if os.geteuid() != 0:
-        return {}
-    return {"user": limits.uid, "group": limits.gid, "extra_groups": []}
 
 
 def _children(pid: int) -> list[int]:
@@ -70,17 +56,18 @@ class Launcher(Protocol):
 
     name: str
     own_pid_namespace: bool
+    confinement: Confinement | None  # None: not confined at all (only a benchmark's unsandboxed baseline)
 
     def argv(self, python_args: list[str]) -> list[str]:
         """The full command line running ``python3 <python_args>`` inside the sandbox."""
         ...
 
     def popen_kwargs(self) -> dict[str, Any]:
-        """Extra Popen arguments (cwd, privilege drop, preexec)."""
+        """Extra Popen arguments (cwd, and the confinement's preexec)."""
         ...
 
     def cleanup(self) -> None:
-        """Remove what the launcher created on the host (called after the process is gone)."""
+        """Remove what the launcher created on the host and release its confinement (after the process is gone)."""
         ...
 
 
@@ -102,7 +89,7 @@ class SandboxProcess:
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, start_new_session=True, env=dict(SANDBOX_ENV), limit=MAX_LINE,
                 close_fds=True, **self.launcher.popen_kwargs())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
             self.launcher.cleanup()
             raise SandboxError(f"could not start the {self.launcher.name} sandbox: {exc}") from exc
 
@@ -178,37 +165,53 @@ class SandboxProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None and not self._killed
 
+    def strays(self, keep: set[int]) -> list[int]:
+        """Host pids of this sandbox's processes other than `keep` (its cgroup, else its own uid; [] if unknown)."""
+        confinement = self.launcher.confinement
+        if confinement is None:
+            return []
+        members = confinement.members()
+        if members is None:
+            members = uid_processes(confinement.lease.uid) if confinement.lease is not None else []
+        return [p for p in members if p not in keep]
+
     async def kill(self) -> None:
-        """SIGKILL the whole process group (bubblewrap's --die-with-parent takes the namespace with it), reap, close."""
+        """SIGKILL the whole tree, reap it, close the pipes, then remove its cgroup and give its uid back."""
         if self._killed:
             return
         self._killed = True
         proc = self.proc
+        confinement = self.launcher.confinement
+        cgroup = confinement.cgroup if confinement is not None else None
         if proc is not None:
-            if proc.returncode is None:
-                # Kill the launcher's children first (bwrap's pid-1, whose death ends the whole pid namespace), so
-                # the launcher reaps them and exits: killing the launcher first would orphan them to the host's
-                # init, and those zombies count against the sandbox uid's process limit until it reaps them.
-                children = _children(proc.pid)
-                for child in children:
-                    try:
-                        os.kill(child, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                if children:
-                    try:
-                        await asyncio.wait_for(proc.wait(), timeout=1.0)
-                    except asyncio.TimeoutError:
-                        pass
-            if proc.returncode is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                try:
-                    await asyncio.wait_for(proc.wait(), timeout=10.0)
-                except asyncio.TimeoutError:  # pragma: no cover - a zombie the kernel will not reap
-                    pass
+            if cgroup is not None:
+                # everything the sandbox ever started is in its cgroup, whatever session or namespace it made
+                cgroup.kill_all()
+                deadline = time.monotonic() + 10.0
+                while (cgroup.members() or proc.returncode is None) and time.monotonic() < deadline:
+                    if proc.returncode is None:
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(proc.wait(), timeout=0.05)
+                    else:
+                        cgroup.kill_all()
+                        await asyncio.sleep(0.005)
+            else:
+                if proc.returncode is None:
+                    # Kill the launcher's children first (bwrap's pid-1, whose death ends the whole pid namespace),
+                    # so the launcher reaps them and exits: killing the launcher first would orphan them to the
+                    # host's init, and those zombies count against the sandbox uid's process limit until reaped.
+                    children = _children(proc.pid)
+                    for child in children:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(child, signal.SIGKILL)
+                    if children:
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(proc.wait(), timeout=1.0)
+                await stop_group(proc.pid, leader=proc, first_signal=None, kill_wait_s=10.0)
+                if not self.launcher.own_pid_namespace:  # no namespace took its processes down with it
+                    strays = self.strays(set())
+                    if strays:
+                        await stop_pids(strays, first_signal=None, kill_wait_s=10.0)
             if proc.stdin is not None:
                 proc.stdin.close()
             if proc.stderr is not None:
@@ -217,6 +220,22 @@ class SandboxProcess:
             if transport is not None:
                 transport.close()
         self.launcher.cleanup()
+
+
+def uid_processes(uid: int) -> list[int]:
+    """Live (non-zombie) pids whose real uid is `uid`, from /proc."""
+    out = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry.name}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith(("Z", "X")):
+            out.append(int(entry.name))
+    return out
 
 
 TRANSIENT = "Resource temporarily unavailable"  # clone() hit a per-uid limit while killed sandboxes wind down
@@ -283,6 +302,21 @@ class ProcessSandbox(Sandbox):
     def is_running(self) -> bool:
         return self._process.alive()
 
+    @property
+    def isolation(self) -> str:
+        """How this sandbox is kept apart from the others: 'cgroup+uid', 'cgroup', 'uid' or 'none'."""
+        confinement = self._process.launcher.confinement
+        return confinement.kind if confinement is not None else "none"
+
+    async def _end_strays(self) -> None:
+        """Without a pid namespace of its own the interpreter cannot end what a cell left running: do it here."""
+        proc = self._process.proc
+        if self._process.launcher.own_pid_namespace or proc is None:
+            return
+        strays = self._process.strays({proc.pid})
+        if strays:
+            await stop_pids(strays, first_signal=None, kill_wait_s=5.0)
+
     async def _request(self, payload: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
         """Send a request and wait for its answer; the sandbox is killed if it does not answer in time."""
         async with self._lock:
@@ -324,6 +358,7 @@ class ProcessSandbox(Sandbox):
                 return Execution(error=ExecutionError("SandboxKilled", "the code wrote to the interpreter's reply "
                                                       "channel, so the sandbox was killed", ""))
             raise
+        await self._end_strays()
         try:
             err = reply.get("error")
             return Execution(
