@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import importlib
 import math
-import re
-import string
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from agentgym.actions import tool_call_message
+from agentgym.answer_match import exact_match
 from agentgym.messages import Action, Message
 from agentgym.qa_suite import QAFields, load_qa_suite
 from agentgym.registry import EnvSpec, register
@@ -28,23 +27,9 @@ from agentgym.tools import tool
 
 Scorer = Callable[[str, Sequence[str]], float]
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = frozenset(string.punctuation)
 
 SYSTEM_PROMPT = ("Answer the user's question. When you know the answer, call the answer tool with it: as short as "
                  "possible (a name, a number, a few words), no explanation. You can answer only once.")
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles (a, an, the), single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def exact_match(prediction: str, answers: Sequence[str]) -> float:
-    """1.0 when the normalised prediction equals a normalised gold answer (an empty one never matches), else 0.0."""
-    pred = normalize_answer(prediction)
-    return float(bool(pred) and any(pred == normalize_answer(gold) for gold in answers))
 
 
 def resolve_scorer(scorer: Scorer | str | None) -> Scorer:

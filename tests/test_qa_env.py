@@ -13,7 +13,8 @@ from agentgym.actions import tool_call_message
 from agentgym.cli import app
 from agentgym.env_check import EnvChecker
 from agentgym.errors import DatasetError
-from agentgym.qa_env import QAEnv, exact_match, normalize_answer, register_qa
+from agentgym.answer_match import exact_match, normalize_answer
+from agentgym.qa_env import QAEnv, register_qa
 from agentgym.qa_suite import QAFields, qa_suite
 from agentgym.registry import make
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agentgym.answer_match import exact_match
 from agentgym.envs.gui.tasks.base import Template, differing
-from agentgym.envs.search.rewards import exact_match
 from agentgym.tool_env import Outcome
 
 
@@ -21,7 +21,7 @@ def score(template: Template, params: Mapping[str, Any], initial: Mapping[str, A
                   "other_apps_intact": float(not (changed - template.touches))}
     success = feasible_claim and not changed
     if template.info:
-        correct = exact_match(answer or "", template.answers(params, initial)) if answer is not None else 0.0
+        correct = exact_match(answer or "", template.answers(params, initial), yes_no=True) if answer is not None else 0.0
         components["answer_match"] = correct
         success = success and correct == 1.0
     return Outcome(1.0 if success else 0.0, success, components)

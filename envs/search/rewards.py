@@ -8,32 +8,24 @@ by listing candidates, so it only counts for answers of at most ``SUB_EM_MAX_WOR
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agentgym import answer_match
+
 SUB_EM_MAX_WORDS = 12
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = set(string.punctuation)
-_BOOL = {"true": "yes", "false": "no"}
 _SPECIAL = {"yes", "no", "noanswer"}
 
 
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation plus ASearcher's true/false -> yes/no mapping."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCT)
-    text = _ARTICLES.sub(" ", text)
-    text = " ".join(text.split())
-    return _BOOL.get(text, text)
+    return answer_match.normalize_answer(text, yes_no=True)
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:
-    """1.0 if the normalised prediction equals a normalised gold, else 0.0."""
-    pred = normalize_answer(prediction)
-    return float(any(pred == normalize_answer(g) for g in golds))
+    """1.0 if the normalised prediction equals a normalised gold (an empty prediction never does), else 0.0."""
+    return answer_match.exact_match(prediction, golds, yes_no=True)
 
 
 def sub_exact_match(prediction: str, golds: Sequence[str]) -> float:
