@@ -24,8 +24,10 @@ from hypothesis import strategies as st
 
 import agentgym
 from agentgym.envs.code.datasets import file_split, load_dataset
+from agentgym.envs.code.grading import grade, unsafe_tests
+from agentgym.envs.code.harness import HARNESS
 from agentgym.envs.code.sandbox import local
-from agentgym.envs.code.suite import load_dataset_suite, load_humaneval_suite
+from agentgym.envs.code.suite import grading_spec, load_dataset_suite, load_humaneval_suite, task_tests
 from agentgym.errors import DatasetError, SplitLeakError
 from agentgym.tasks import near_duplicates
 
@@ -174,6 +176,40 @@ def test_mbpp_tasks_name_the_function_from_the_asserts_and_hide_all_but_one_exam
     question = by_id["11"].data["question"]
     assert 'remove_Occ("hello","l")' in question and 'remove_Occ("PHP","P")' not in question
     assert len(by_id["11"].data["hidden"]) == 3  # test_list only; challenge tests are not graded
+
+
+def test_humaneval_problems_without_a_canonical_solution_are_left_out_with_a_warning(tmp_path):
+    entries = [HUMANEVAL[0], {k: v for k, v in HUMANEVAL[1].items() if k != "canonical_solution"}]
+    with pytest.warns(UserWarning, match=r"1 humaneval problem\(s\) have no reference solution .*line 2.*left out"):
+        suite = load_dataset("humaneval", write_jsonl(tmp_path / "he.jsonl", entries))
+    assert [t.template for t in suite.tasks()] == ["Mine/0"]
+    with pytest.warns(UserWarning), pytest.raises(DatasetError, match="none has a reference solution"):
+        load_dataset("humaneval", write_jsonl(tmp_path / "none.jsonl", entries[1:]))
+
+
+@needs_bwrap
+async def test_mbpp_asserts_over_several_functions_and_objects_that_cannot_cross_are_reported(tmp_path):
+    entries = [
+        {"task_id": 1, "text": "Words, and their count.", "code": "def words(s):\n    return s.split()\n"
+         "def count(s):\n    return len(words(s))", "test_list": ["assert words('a b') == ['a', 'b']",
+                                                       "assert count('a b c') == 3"]},
+        {"task_id": 2, "text": "Chain length of pairs.", "code": "class Pair:\n    def __init__(self, a, b):\n"
+         "        self.a, self.b = a, b\ndef longest(ps):\n    return len(ps)",
+         "test_list": ["assert longest([Pair(1, 2), Pair(3, 4)]) == 2", "assert longest([]) == 0"]},
+    ]
+    suite = load_dataset("mbpp", write_jsonl(tmp_path / "mbpp_test.jsonl", entries))
+    by_id = {t.template: t for t in suite.tasks()}
+    assert by_id["1"].data["entries"] == ["words", "count"] and by_id["2"].data["entries"] == ["longest", "Pair"]
+    right = await grade(by_id["1"].data["reference"], grading_spec(by_id["1"]), task_tests(by_id["1"], "hidden"))
+    half = await grade("def words(s):\n    return s.split()\ndef count(s):\n    return 0\n",
+                       grading_spec(by_id["1"]), task_tests(by_id["1"], "hidden"))
+    assert right.all_passed and [r.passed for r in half.results] == [True, False]
+    pairs = await grade(by_id["2"].data["reference"], grading_spec(by_id["2"]), task_tests(by_id["2"], "hidden"))
+    assert [r.status for r in pairs.results] == ["unsafe", "pass"]
+    assert "Pair returns a Pair" in pairs.results[0].error and "only plain data" in pairs.results[0].error
+    report = await unsafe_tests(suite.tasks())  # the same finding as a validation report, before any grading
+    assert list(report) == [by_id["2"].id] and report[by_id["2"].id][0][0] == 0
+    await HARNESS.aclose()
 
 
 def test_livecodebench_tests_decode_with_float_tolerance_only_where_outputs_hold_floats(tmp_path):

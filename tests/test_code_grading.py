@@ -1,5 +1,6 @@
-"""Grading: per-test verdicts from a fresh sandbox process, decided on the host; exits, forks, forged result lines
-and monkeypatching cannot raise a score; every reference solution and HumanEval's 164 canonical solutions pass."""
+"""Grading: per-test verdicts from a fresh sandbox process, decided on the host or in the trusted harness; exits,
+forks, forged result lines and monkeypatching cannot raise a score; plain data crosses the boundary type-strictly;
+every reference solution and HumanEval's 164 canonical solutions pass. (The full forge suite: test_code_forgery.)"""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ import asyncio
 
 import pytest
 
-from agentgym.envs.code.grading import GradingSpec, TestCase, grade, text_matches, values_match
+from agentgym.envs.code._plaindata import MAX_DEPTH, NotPlainData, decode, encode
+from agentgym.envs.code.grading import GradingSpec, TestCase, grade, harness_job, text_matches, values_match
+from agentgym.envs.code.harness import HARNESS
 from agentgym.envs.code.suite import grading_spec, load_code_suite, load_humaneval_suite, task_tests
+
+
+@pytest.fixture(autouse=True)
+def _stop_harness_workers():
+    yield
+    HARNESS.close()  # each test owns the harness workers it started
 
 ADD = GradingSpec(mode="call", entry="add")
 ADD_TESTS = [TestCase(args=[1, 2], expected=3), TestCase(args=[-5, 5], expected=0), TestCase(args=[10, 0], expected=10)]
@@ -112,3 +121,126 @@ async def test_humaneval_canonical_solutions_pass_164_of_164_in_the_sandbox():
     empty = await grade(results[0][0].data["question"] + "    pass\n", grading_spec(results[0][0]),
                         task_tests(results[0][0], "hidden"))
     assert not empty.all_passed
+
+
+# --- plain data and assert-style tests ---------------------------------------------------------------------
+
+def test_plain_data_round_trips_type_strictly_and_refuses_everything_else():
+    values = [None, True, 0, -(10 ** 5000), 1.5, float("inf"), 2j, "é\x00", b"\xff", [1, (2, 3)], {4, 5},
+              frozenset({6}), {"a": [1], (1, 2): {True: None}}, ()]
+    for value in values:
+        back = decode(encode(value))
+        assert back == value and type(back) is type(value)
+    assert type(decode(encode((1,)))) is tuple and type(decode(encode(True))) is bool
+    nan = decode(encode(float("nan")))
+    assert nan != nan
+
+    class Sneaky(int):
+        def __eq__(self, other):
+            return True
+
+    for bad in (Sneaky(1), [Sneaky(1)], object(), print, type("S", (str,), {})("x"), {"k": Sneaky(0)}):
+        with pytest.raises(NotPlainData):
+            encode(bad)
+    deep: list = []
+    for _ in range(MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(NotPlainData):
+        encode(deep)
+    for malformed in (["i", 3], ["b", 2], ["S", [["l", []]]], ["d", [["N"]]], ["?", 1], "s", ["f", None]):
+        with pytest.raises(NotPlainData):
+            decode(malformed)
+
+
+HELPERS = 'def double(xs):\n    """Double every item."""\n'
+SPEC = GradingSpec(mode="script", entry="double", per_test_timeout_s=1.0, reference="def double(xs):\n    "
+                   "return [2 * x for x in xs]\n", helpers=HELPERS)
+
+
+def asserts(*sources: str) -> list[TestCase]:
+    return [TestCase(src=src) for src in sources]
+
+
+async def test_asserts_are_replayed_on_the_candidates_answers_with_partial_credit():
+    tests = asserts("assert candidate([1, 2]) == [2, 4]", "assert candidate([]) == []",
+                    "for n in range(5):\n    assert candidate([n]) == [2 * n]")
+    right = await grade("def double(xs):\n    return [x + x for x in xs]\n", SPEC, tests)
+    assert [r.status for r in right.results] == ["pass"] * 3
+    partial = await grade("def double(xs):\n    return [2 * x for x in xs] if xs else None\n", SPEC, tests)
+    assert [r.status for r in partial.results] == ["pass", "fail", "pass"]
+    assert "assertion failed" in partial.results[1].error
+    # a tuple is not a list, and a list subclass that equals anything cannot even cross the boundary
+    tuple_answer = await grade("def double(xs):\n    return tuple(2 * x for x in xs)\n", SPEC, tests)
+    assert [r.passed for r in tuple_answer.results] == [False, False, False]
+    sneaky = ("class L(list):\n    def __eq__(self, other):\n        return True\n"
+              "def double(xs):\n    return L()\n")
+    assert (await grade(sneaky, SPEC, tests)).passed == 0
+
+
+async def test_exceptions_mutations_and_a_diverging_course_replay_faithfully():
+    spec = GradingSpec(mode="script", entry="pop_first", per_test_timeout_s=1.0,
+                       reference="def pop_first(xs):\n    if not xs:\n        raise ValueError('empty')\n"
+                                 "    return xs.pop(0)\n")
+    tests = asserts("try:\n    candidate([])\n    assert False\nexcept ValueError:\n    pass",
+                    "xs = [1, 2]\nassert candidate(xs) == 1 and xs == [2]",
+                    "xs = [3, 4, 5]\nwhile candidate(xs) != 5:\n    pass\nassert xs == []")
+    right = await grade("def pop_first(xs):\n    if not xs:\n        raise ValueError\n    return xs.pop(0)\n",
+                        spec, tests)
+    assert right.all_passed, right.results
+    # no mutation: the test sees its list unchanged; a different answer sends the test on a course not recorded
+    wrong = await grade("def pop_first(xs):\n    if not xs:\n        raise ValueError\n    return xs[0]\n",
+                        spec, tests)
+    assert [r.passed for r in wrong.results] == [True, False, False]
+    assert "differs from the recorded calls" in wrong.results[2].error
+    raises_other = await grade("def pop_first(xs):\n    raise KeyError('no')\n", spec, tests)
+    assert not raises_other.results[0].passed
+
+
+async def test_tests_that_cannot_cross_the_boundary_are_unsafe_for_everyone():
+    spec = GradingSpec(mode="script", entry="area", per_test_timeout_s=1.0, prelude="class Box:\n    w = h = 2",
+                       reference="def area(box):\n    return box.w * box.h\n\ndef same(x):\n    return x\n")
+    tests = asserts("assert area(Box()) == 4", "assert area(Box()) == 5")
+    report = await grade("def area(box):\n    return 4\n", spec, tests)
+    assert [r.status for r in report.results] == ["unsafe", "unsafe"]
+    assert "only plain data" in report.results[0].error and "reference solution fails" in report.results[1].error
+    no_reference = GradingSpec(mode="script", entry="area", reference=None)
+    assert (await grade("def area(b):\n    return 4\n", no_reference, tests)).results[0].status == "unsafe"
+
+
+async def test_a_call_never_sees_later_arguments_that_hold_its_expected_answer():
+    # call 2's argument is the reference's answer to call 1: a candidate that could read the calls to come
+    # would answer call 1 with it; this one searches its whole heap for them, and finds nothing to copy
+    spec = GradingSpec(mode="script", entry="rev", per_test_timeout_s=1.0,
+                       reference="def rev(s):\n    return s[::-1]\n")
+    tests = asserts("assert candidate(candidate('hello world')) == 'hello world'")
+    peek = ("import gc, json\n"
+            "def rev(s):\n"
+            "    for obj in gc.get_objects():\n"
+            "        for item in (obj if isinstance(obj, list) else [obj] if isinstance(obj, str) else []):\n"
+            "            try:\n"
+            "                text = item if isinstance(item, str) else json.dumps(item)\n"
+            "            except Exception:\n"
+            "                continue\n"
+            "            if 'dlrow' in text:\n"
+            "                return 'dlrow olleh'\n"
+            "    return s\n")
+    assert (await grade(peek, spec, tests)).passed == 0
+    assert (await grade("def rev(s):\n    return ''.join(reversed(s))\n", spec, tests)).all_passed
+    # the harness saw that the test chains answers into arguments, so its calls go one at a time; a test whose
+    # arguments are fixed in advance may go at once
+    both = asserts(tests[0].src, "assert candidate('abc') == 'cba'")
+    recorded = await HARNESS.recording("bwrap", {**harness_job(spec, both), "reference": spec.reference})
+    assert [r.batch for r in recorded] == [False, True]
+    namespace: dict = {}
+    exec(peek, namespace)  # the peek works wherever the later call is in memory
+    bait = [["rev", ["t", [["s", "dlrow olleh"]]], ["d", []]]]
+    assert namespace["rev"]("hello world") == "dlrow olleh" and bait
+
+
+async def test_answers_that_choke_the_harness_fail_the_test_not_the_grader():
+    tests = asserts("assert candidate([1]) == [2]", "assert len(candidate([1]) * 10 ** 9) == 0")
+    huge = await grade("def double(xs):\n    return 'x' * (1 << 19)\n", SPEC, tests)
+    assert [r.passed for r in huge.results] == [False, False]
+    deep = await grade("def double(xs):\n    out = []\n    for _ in range(100000):\n        out = [out]\n"
+                       "    return out\n", SPEC, tests)
+    assert deep.passed == 0 and deep.total == 2

@@ -1,13 +1,14 @@
-"""The grading harness that runs inside a fresh sandbox process (stdlib only; never imported by the host).
+"""The candidate process for call and stdio tests: runs the submission in a fresh sandbox (stdlib only; never
+imported by the host).
 
 It reads one job (JSON) from stdin, writes the submission to a fresh file and imports it from that copy, runs
 each test under its own timer, and writes one JSON line per test, tagged with the job's nonce, to a private
-duplicate of stdout (descriptors 0-2 then point at /dev/null). Modes:
+duplicate of stdout (descriptors 0-2 then point at /dev/null). It only reports what the submission did; the host
+decides every verdict. Modes:
   - call:   call ``entry(*args)`` per test and send back the JSON of the return value; the host compares it
             with the expected value, which never enters the sandbox;
-  - stdio:  run the program as ``__main__`` per test with the test's stdin and send back what it printed;
-  - script: HumanEval's shape: exec a prelude, bind the candidate, then exec each test statement (an assert)
-            and send back pass/fail.
+  - stdio:  run the program as ``__main__`` per test with the test's stdin and send back what it printed.
+(Assert-style tests never run next to the submission: see ``_candidate.py`` and ``_harness.py``.)
 The exit status means nothing: the host counts per-test lines, and a missing line is a failed test.
 """
 
@@ -117,41 +118,27 @@ def main():
                 send({"i": i, "status": "error", "error": "import failed: " + error})
             tests = []
         ns = module.__dict__
-        if mode == "script" and tests:
-            status, _, error = timed(lambda: exec(job.get("prelude", ""), ns))
-            candidate = ns.get(job["entry"])
-            if status != "ok" or candidate is None:
-                problem = error or "the submission defines no %s" % job["entry"]
-                for i in range(len(tests)):
-                    send({"i": i, "status": "error", "error": problem})
-                tests = []
-            ns[job.get("candidate", "candidate")] = candidate
         for i, test in enumerate(tests):
-            if mode == "call":
-                fn = ns.get(job["entry"])
-                if not callable(fn):
-                    send({"i": i, "status": "error", "error": "the submission defines no function %s" % job["entry"]})
-                    continue
-                status, value, error = timed(lambda: fn(*test["args"]))
-                reply = {"i": i, "status": "error" if status == "exit" else status, "error": error}
-                if status == "exit":
-                    reply["error"] = "called exit()"
-                if status == "ok":
-                    try:
-                        encoded = dumps(value)
-                    except (TypeError, ValueError):
-                        encoded = None
-                    if encoded is None:
-                        reply.update(status="error", error="returned a %s, which is not JSON data" % type(value).__name__)
-                    elif len(encoded) > OUTPUT_LIMIT:
-                        reply.update(status="error", error="return value too large (%d characters)" % len(encoded))
-                    else:
-                        reply["out"] = value
-                send(reply)
-            else:  # script
-                code = compile(test["src"], "<test %d>" % i, "exec")
-                status, _, error = timed(lambda: exec(code, ns))
-                send({"i": i, "status": "pass" if status == "ok" else "fail", "error": error})
+            fn = ns.get(job["entry"])
+            if not callable(fn):
+                send({"i": i, "status": "error", "error": "the submission defines no function %s" % job["entry"]})
+                continue
+            status, value, error = timed(lambda: fn(*test["args"]))
+            reply = {"i": i, "status": "error" if status == "exit" else status, "error": error}
+            if status == "exit":
+                reply["error"] = "called exit()"
+            if status == "ok":
+                try:
+                    encoded = dumps(value)
+                except (TypeError, ValueError):
+                    encoded = None
+                if encoded is None:
+                    reply.update(status="error", error="returned a %s, which is not JSON data" % type(value).__name__)
+                elif len(encoded) > OUTPUT_LIMIT:
+                    reply.update(status="error", error="return value too large (%d characters)" % len(encoded))
+                else:
+                    reply["out"] = value
+            send(reply)
     send({"done": True})
     os._exit(0)  # skip the submission's atexit hooks and finalizers
 

@@ -8,6 +8,10 @@ name (``train``, ``dev``/``val``/``validation``, ``test``; MBPP's ``prompt`` spl
   - humaneval: ``check(candidate)`` is split into one test per assert, as for the installed HumanEval;
   - mbpp: each assert of ``test_list`` is one test, after ``test_setup_code`` (``challenge_test_list`` is
     validated but not graded, as in the standard MBPP protocol); the function name comes from the asserts;
+  - both run their asserts in the trusted harness, replaying calls recorded with the reference solution
+    (``harness.py``): a HumanEval problem without ``canonical_solution`` cannot be graded that way, so it is left
+    out with a warning, and a test the harness cannot replay safely (arguments or results that are not plain
+    data, a reference that fails it) is failed for every submission and named in its ``unsafe`` verdict;
   - livecodebench: public + private tests, call-based (one JSON value per input line, one per argument;
     ``Solution().func_name`` or a top-level ``func_name``) or stdin/stdout; outputs are compared on the host,
     with a 1e-6 float tolerance only where the expected outputs hold floats. The oracle exists only where an
@@ -22,6 +26,7 @@ import io
 import json
 import pickle
 import re
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -83,8 +88,8 @@ def humaneval_task(item: dict[str, Any], where: str) -> Task:
     if not tests:
         raise DatasetError(f"{where}: field 'test' holds no assert inside a check(candidate) function")
     data = {"question": prompt, "entry": entry, "mode": "script", "signature": "", "prelude": prelude,
-            "candidate": candidate, "per_test_timeout_s": HUMANEVAL_TIMEOUT_S, "public": [],
-            "hidden": [{"src": src} for src in tests],
+            "candidate": candidate, "helpers": prompt, "entries": [entry], "per_test_timeout_s": HUMANEVAL_TIMEOUT_S,
+            "public": [], "hidden": [{"src": src} for src in tests],
             "reference": prompt + solution if solution is not None else None}
     return Task(kind="code", family="humaneval", template=task_id, params={"task_id": task_id}, data=data,
                 group=task_id)
@@ -109,19 +114,23 @@ def _statements(item: dict[str, Any], name: str, where: str, *, required: bool) 
     return [src.strip() for src in value]
 
 
-def mbpp_entry(code: str, tests: list[str], where: str) -> str:
-    """The function the asserts test: the first name they call that `code` defines at top level."""
+def mbpp_entries(code: str, tests: list[str], where: str) -> list[str]:
+    """The functions the asserts test: the names they call that `code` defines at top level, first called first."""
     defined = set()
     for node in _parse(code, where, "code").body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined.add(node.name)
         elif isinstance(node, ast.Assign):
             defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    called: list[str] = []
     for src in tests:
         for node in ast.walk(ast.parse(src)):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in defined:
-                return node.func.id
-    raise DatasetError(f"{where}: field 'test_list': the asserts call no function that field 'code' defines")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in defined
+                    and node.func.id not in called):
+                called.append(node.func.id)
+    if not called:
+        raise DatasetError(f"{where}: field 'test_list': the asserts call no function that field 'code' defines")
+    return called
 
 
 def mbpp_task(item: dict[str, Any], where: str) -> Task:
@@ -135,11 +144,12 @@ def mbpp_task(item: dict[str, Any], where: str) -> Task:
     imports = _statements(item, "test_imports", where, required=False)  # sanitized MBPP: imports the asserts need
     setup = "\n".join(imports + [_text(item, "test_setup_code", where, required=False, empty=True) or ""]).strip()
     _parse(setup, where, "test_setup_code")
-    entry = mbpp_entry(code, tests, where)
+    entries = mbpp_entries(code, tests, where)
+    entry = entries[0]
     # EvalPlus's MBPP+ prompt: the statement and one assert (which names the function and shows its use)
     question = f'"""\n{text.strip()}\n{tests[0]}\n"""\n'
     data = {"question": question, "entry": entry, "mode": "script", "signature": "", "prelude": setup,
-            "candidate": entry, "per_test_timeout_s": MBPP_TIMEOUT_S, "public": [],
+            "candidate": entry, "entries": entries, "per_test_timeout_s": MBPP_TIMEOUT_S, "public": [],
             "hidden": [{"src": src} for src in tests], "reference": code}
     return Task(kind="code", family="mbpp", template=task_id, params={"task_id": task_id}, data=data, group=task_id)
 
@@ -280,8 +290,16 @@ def load_dataset(dataset: str, path: str | Path) -> TaskSuite:
                                        "content")
                 continue
             tasks[task.id], splits[task.id], origin[task.id] = task, SPLIT_WORDS[split], where
+    ungradable = [t.id for t in tasks.values() if t.data["mode"] == "script" and t.data.get("reference") is None]
+    if ungradable:  # asserts are replayed from calls recorded with the reference: without one, no safe grading
+        warnings.warn(f"{path}: {len(ungradable)} {dataset} problem(s) have no reference solution "
+                      f"(e.g. {origin[ungradable[0]]}), so their asserts cannot be graded outside the submission's "
+                      "process: they are left out", stacklevel=2)
+        for task_id in ungradable:
+            del tasks[task_id], splits[task_id]
     if not tasks:
-        raise DatasetError(f"{path}: the {dataset} dataset has no problems")
+        raise DatasetError(f"{path}: the {dataset} dataset has no problems"
+                           + (" that can be graded safely (none has a reference solution)" if ungradable else ""))
     suite = TaskSuite(f"code-{dataset}", "user", tasks.values(), SplitRule(), fixed_splits=splits)
     warn_near_duplicates(suite, path, label=lambda t: t.template)
     return suite

@@ -17,6 +17,7 @@ import numpy as np
 
 from agentgym.env import EnvSnapshot
 from agentgym.envs.code.grading import GradeReport, grade
+from agentgym.envs.code.harness import HARNESS
 from agentgym.envs.code.prompting import SYSTEM_PROMPT, clean_code, format_execution, format_report, task_prompt
 from agentgym.envs.code.sandbox.backends import backend_class, resolve_backend
 from agentgym.envs.code.sandbox.base import Sandbox, SandboxLimits
@@ -104,6 +105,7 @@ class CodeEnv(ToolEnv):
     async def aclose(self) -> None:
         await super().aclose()
         await self._drop_sandbox()
+        await HARNESS.aclose()  # the shared test-harness workers: idle ones stop now, not after their idle timeout
 
     async def _drop_sandbox(self) -> None:
         sandbox, self._sandbox = self._sandbox, None

@@ -4,6 +4,8 @@ Each problem's ``check(candidate)`` is split into its top-level statements: asse
 asserts, like loops) are separate tests; other statements are setup run in order before the next test. The
 module-level part of the test code (METADATA, imports, helpers) is the prelude. The submission is the whole
 function (the prompt's signature and docstring plus a body); the oracle submits prompt + canonical solution.
+The tests never run next to the submission: the trusted harness (``harness.py``) runs them with the prompt's own
+helper functions (``encode_cyclic``, ``poly``, ...) and the candidate bound to a stub that replays its answers.
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ def grading_spec(task: Task) -> GradingSpec:
     d = task.data
     return GradingSpec(mode=d["mode"], entry=d["entry"], float_tol=d.get("float_tol"),
                        per_test_timeout_s=d.get("per_test_timeout_s", 2.0), prelude=d.get("prelude", ""),
-                       candidate=d.get("candidate", "candidate"))
+                       candidate=d.get("candidate", "candidate"), reference=d.get("reference"),
+                       helpers=d.get("helpers", ""), entries=tuple(d.get("entries", ())))
 
 
 def graded_source(task: Task, code: str) -> str:
