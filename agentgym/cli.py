@@ -21,6 +21,7 @@ from rich.text import Text
 from agentgym.cli_serving import (SERVER_BACKENDS, model_app, run_async, serve, served_token_policy,
                                   token_policy_factory)
 from agentgym.cli_envs import register as register_env_tools
+from agentgym.cli_options import parse_key_values
 from agentgym.cli_records import register as register_records
 from agentgym.cli_train import register as register_train
 from agentgym.errors import AgentGymError
@@ -38,20 +39,6 @@ register_env_tools(app, envs_app)  # new-env, envs check
 register_records(app)  # records export / import
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
-
-
-def _kv(pairs: list[str]) -> dict[str, Any]:
-    """Parse KEY=VALUE options; values are JSON when they parse as JSON, else strings."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
 
 
 def _policy(name: str, base_url: Optional[str], model: Optional[str], seed: int,
@@ -88,7 +75,7 @@ def envs_show(env_id: str, env_kw: list[str] = typer.Option([], "--env", help="e
     s = spec(env_id)
     console.print(f"[bold]{s.id}[/bold]  ({s.entry_point if isinstance(s.entry_point, str) else s.entry_point!r})")
     console.print(s.description)
-    env = make(env_id, **_kv(env_kw))
+    env = make(env_id, **parse_key_values(env_kw))
 
     async def describe() -> None:
         try:
@@ -148,7 +135,7 @@ def run(env_id: str,
     pol, _ = _policy(policy, base_url, model, seed, temperature, max_tokens)
 
     async def play():
-        env = make(env_id, split=split, **_kv(env_kw))
+        env = make(env_id, split=split, **parse_key_values(env_kw))
         try:
             suite = await env.aload_suite()
             tid = task_id
@@ -238,7 +225,7 @@ def bench(env_id: str,
 
     def config_for(pol: Policy, pol_cfg: dict[str, Any]) -> BenchConfig:
         return BenchConfig(env_id=env_id, policy=pol.name, split=split, episodes=episodes, samples=samples,
-                           concurrency=concurrency, seed=seed, axis=axis, env_kwargs=_kv(env_kw),
+                           concurrency=concurrency, seed=seed, axis=axis, env_kwargs=parse_key_values(env_kw),
                            policy_config={k: v for k, v in pol_cfg.items() if k != "api_key"})
 
     if search not in (None, "mcts"):
@@ -256,7 +243,7 @@ def bench(env_id: str,
         async def run(jobs: list[Any], episodes_file: Path) -> None:
             from agentgym.distributed import EnvSpec, run_distributed_async
 
-            await run_distributed_async(jobs, EnvSpec(env_id, {**_kv(env_kw), "split": split}), policy_factory,
+            await run_distributed_async(jobs, EnvSpec(env_id, {**parse_key_values(env_kw), "split": split}), policy_factory,
                                         workers=workers, concurrency=concurrency, out_path=episodes_file,
                                         ray_address=ray_address)
         return run
@@ -266,7 +253,7 @@ def bench(env_id: str,
             from agentgym.cli_search import bench_with_search
 
             return await bench_with_search(env_id, pol, split=split, episodes=episodes, simulations=simulations,
-                                           critic_dir=critic, out=out, seed=seed, env_kwargs=_kv(env_kw))
+                                           critic_dir=critic, out=out, seed=seed, env_kwargs=parse_key_values(env_kw))
         if best_of_n > 1:
             from agentgym.cli_search import with_best_of_n
 
@@ -352,7 +339,7 @@ def manifest(env_id: str, write: Optional[Path] = typer.Option(None, help="write
     from agentgym.registry import make
 
     async def build() -> dict[str, Any]:
-        env = make(env_id, **_kv(env_kw))
+        env = make(env_id, **parse_key_values(env_kw))
         try:
             return (await env.aload_suite()).pinned()
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,20 +9,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from agentgym.cli_options import parse_key_values
+
 console = Console()
-
-
-def _kv(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
 
 
 def envs_check(env_id: str,
@@ -35,7 +23,7 @@ def envs_check(env_id: str,
     malformed actions, event-loop blocking, pinned manifests, snapshot/restore. Exits 1 on any failure."""
     from agentgym.env_check import check_env_id
 
-    report = check_env_id(env_id, env_kwargs=_kv(env_kw), limit=limit, concurrency=concurrency,
+    report = check_env_id(env_id, env_kwargs=parse_key_values(env_kw), limit=limit, concurrency=concurrency,
                           max_block_s=max_block_s)
     for result in report.results:
         mark = "[green]ok  [/green]" if result.ok else "[bold red]FAIL[/bold red]"

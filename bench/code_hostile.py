@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results  # noqa: E402
 
 import agentgym  # noqa: E402
+from agentgym.envs.code.hostile import BURN_IN_GRADER, LEAVE_SPINNERS, fork_fill_spin  # noqa: E402
 from agentgym.envs.code.sandbox import SandboxLimits, cgroups, confinement  # noqa: E402
 from agentgym.envs.code.sandbox.process import uid_processes  # noqa: E402
 from agentgym.envs.code.suite import load_code_suite  # noqa: E402
@@ -37,46 +38,6 @@ from agentgym.policy import PolicyObservation  # noqa: E402
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
 
 HOSTILE_EVERY = 4
-FORK_FILL_SPIN = """
-import os, time
-try:
-    for i in range(10000):
-        with open('/dev/shm/f%d' % i, 'wb') as f:
-            f.write(b'x' * (8 << 20))
-except OSError:
-    pass
-kids = 0
-try:
-    while True:
-        if os.fork() == 0:
-            os.setsid()
-            try:
-                block = b'x' * (64 << 20)
-            except MemoryError:
-                pass
-            while True:
-                pass
-        kids += 1
-except OSError:
-    pass
-print('forked', kids)
-time.sleep(2)
-"""
-LEAVE_SPINNERS = """
-import os, subprocess
-subprocess.Popen(['/usr/bin/python3', '-c', 'while True: pass'], start_new_session=True)
-for _ in range(4):
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            while True:
-                pass
-        os._exit(0)
-print('left spinners')
-"""
-BURN_IN_GRADER = "import os\nfor _ in range(16):\n    if os.fork() == 0:\n        while True:\n            pass\n"
-
-
 class MixedPolicy:
     """The oracle on most jobs; on the jobs whose seed is listed, a stand-in for an agent whose actions are attacks."""
 
@@ -89,7 +50,7 @@ class MixedPolicy:
     async def act(self, observation: PolicyObservation, tools: Sequence[Mapping[str, Any]]) -> Any:
         if observation.seed not in self.hostile_seeds:
             return observation.oracle_action
-        script = (f"<execute>{FORK_FILL_SPIN}</execute>", f"<execute>{LEAVE_SPINNERS}</execute>",
+        script = (f"<execute>{fork_fill_spin(2)}</execute>", f"<execute>{LEAVE_SPINNERS}</execute>",
                   f"<submit>{BURN_IN_GRADER}</submit>")
         return {"role": "assistant", "content": script[min(observation.turn, len(script) - 1)]}
 

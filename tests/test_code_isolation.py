@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import agentgym
+from agentgym.envs.code.hostile import fork_fill_spin
 from agentgym.envs.code.sandbox import SandboxLimits, confinement, create_sandbox, local
 from agentgym.envs.code.sandbox.base import SandboxError
 from agentgym.envs.code.sandbox.cgroups import cgroup_mounts, own_cgroups
@@ -25,35 +26,6 @@ needs_cgroup = pytest.mark.skipif(not HAS_CGROUP, reason="no writable cgroup wit
 needs_root = pytest.mark.skipif(not ROOT, reason="the uid pool needs root")
 
 SMALL = SandboxLimits(processes=24, total_memory_bytes=384 << 20, shm_bytes=32 << 20, tmpfs_bytes=32 << 20)
-# What a hostile episode does in one cell: fill /dev/shm, fork to its process limit with every child holding
-# 64 MiB and spinning (in new sessions, so no group kill reaches them), then keep the cell alive for a while.
-HOSTILE_CELL = """
-import os, time
-shm = 0
-try:
-    for i in range(10000):
-        with open('/dev/shm/f%d' % i, 'wb') as f:
-            f.write(b'x' * (8 << 20))
-        shm += 8
-except OSError:
-    pass
-kids = 0
-try:
-    while True:
-        if os.fork() == 0:
-            os.setsid()
-            try:
-                block = b'x' * (64 << 20)
-            except MemoryError:
-                pass
-            while True:
-                pass
-        kids += 1
-except OSError:
-    pass
-print('shm', shm, 'MiB; forked', kids)
-time.sleep({sleep})
-"""
 
 
 @pytest.fixture
@@ -243,7 +215,7 @@ async def test_hostile_episode_beside_the_reference_solution_never_costs_it_its_
             await hostile.astep("<execute>x = 1</execute>")
             sandbox = hostile._sandbox
             leased.append(sandbox._process.launcher.confinement.uid)
-            attack = asyncio.create_task(hostile.astep(f"<execute>{HOSTILE_CELL.format(sleep=8)}</execute>"))
+            attack = asyncio.create_task(hostile.astep(f"<execute>{fork_fill_spin(8)}</execute>"))
             # the honest episode starts once the hostile one holds all its processes (and keeps them for 8 s)
             assert await wait_until(lambda: processes_held(sandbox) >= limits.processes - 1, 20)
             _, info = await honest.areset(seed=round_)
