@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results  # noqa: E402
 
 import agentgym  # noqa: E402
+from agentgym import processes  # noqa: E402
 from agentgym.envs.code.hostile import BURN_IN_GRADER, LEAVE_SPINNERS, fork_fill_spin  # noqa: E402
 from agentgym.envs.code.sandbox import SandboxLimits, cgroups, confinement  # noqa: E402
 from agentgym.envs.code.sandbox.process import uid_processes  # noqa: E402
@@ -104,22 +105,6 @@ def live_cgroups(controller: str | None = None) -> list[str]:
     return sorted(str(p) for base in bases for p in base.iterdir() if p.name.startswith(mine))
 
 
-def descendants(pid: int) -> list[int]:
-    """Live (non-zombie) descendants of a process, through the children lists of all its threads."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        children = []
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                children += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        todo += children
-        out += [c for c in children if describe(c)["state"] not in ("Z", "X", "?")]
-    return out
-
-
 def describe(pid: int) -> dict[str, Any]:
     """State, real uid and command line of a process, for the report of what was left behind."""
     try:
@@ -141,7 +126,7 @@ async def leftovers(uids: set[int], grace_s: float = 2.0) -> list[dict[str, Any]
     """Processes of the sandboxes' uids, and our own descendants, still alive after a short grace period."""
     end = time.monotonic() + grace_s
     while True:
-        pids = sorted(unleased_uid_processes(uids) | set(descendants(os.getpid())))
+        pids = sorted(unleased_uid_processes(uids) | {p for p in processes.descendants(os.getpid()) if processes.alive(p)})
         if not pids or time.monotonic() > end:
             return [describe(p) for p in pids]
         await asyncio.sleep(0.1)
