@@ -18,7 +18,7 @@ FORBIDDEN = {
     "policies": ("agentgym.envs", "agentgym.trainers", "envs", "trainers"),
     "trainers": ("agentgym.envs", "envs"),
 }
-CLI = {ROOT / "agentgym" / name for name in ("cli.py", "cli_serving.py", "cli_train.py", "cli_search.py")}  # the command line wires parts
+CLI = ROOT / "agentgym" / "cli"  # the command line (a package) is the one part that wires envs, policies and trainers
 
 
 def imports_of(path: Path) -> list[str]:
@@ -36,7 +36,7 @@ def imports_of(path: Path) -> list[str]:
 def test_imports_follow_the_data_flow(folder):
     bad = []
     for path in (ROOT / folder).rglob("*.py"):
-        if path in CLI:
+        if path.is_relative_to(CLI):
             continue
         for name in imports_of(path):
             if any(name == p or name.startswith(p + ".") for p in FORBIDDEN[folder]):

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agentgym.cli_serving import build_tiny, run_async, served_token_policy, token_policy_factory
+from agentgym.cli.serving import build_tiny, run_async, served_token_policy, token_policy_factory
 
 console = Console()
 
@@ -106,7 +106,7 @@ def train(ctx: typer.Context,
         return
     out.mkdir(parents=True, exist_ok=True)
     if _flag(ctx.args, "algo") == "qvalue":  # an offline critic, not a policy update
-        from agentgym.cli_search import fit_critic
+        from agentgym.cli.search import fit_critic
 
         if not records:
             raise typer.BadParameter("--algo qvalue needs --records FILE (episodes.jsonl of the train split)")

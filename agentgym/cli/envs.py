@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agentgym.cli_options import parse_key_values
+from agentgym.cli.options import parse_key_values
 
 console = Console()
 

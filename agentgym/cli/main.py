@@ -1,7 +1,7 @@
 """The ``agentgym`` command line: list and inspect envs, play one episode, benchmark on held-out splits.
 
-This module and its two siblings (``cli_serving.py``: models and policy servers, ``cli_train.py``:
-training) are the one place that wires envs, policies and trainers together.
+The root app of the ``agentgym.cli`` package, which is the one place that wires envs, policies and
+trainers together; the other command groups register themselves here.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agentgym.cli_serving import (SERVER_BACKENDS, model_app, run_async, serve, served_token_policy,
+from agentgym.cli.serving import (SERVER_BACKENDS, model_app, run_async, serve, served_token_policy,
                                   token_policy_factory)
-from agentgym.cli_envs import register as register_env_tools
-from agentgym.cli_options import parse_key_values
-from agentgym.cli_records import register as register_records
-from agentgym.cli_train import register as register_train
+from agentgym.cli.envs import register as register_env_tools
+from agentgym.cli.options import parse_key_values
+from agentgym.cli.records import register as register_records
+from agentgym.cli.train import register as register_train
 from agentgym.errors import AgentGymError
 from agentgym.errors import UnknownPolicyError
 from agentgym.policy import Policy, make_policy, model_label, policy_names, unknown_policy_message
@@ -250,12 +250,12 @@ def bench(env_id: str,
 
     async def evaluate(pol: Policy, pol_cfg: dict[str, Any], policy_factory: Any = None) -> dict[str, Any]:
         if search == "mcts":
-            from agentgym.cli_search import bench_with_search
+            from agentgym.cli.search import bench_with_search
 
             return await bench_with_search(env_id, pol, split=split, episodes=episodes, simulations=simulations,
                                            critic_dir=critic, out=out, seed=seed, env_kwargs=parse_key_values(env_kw))
         if best_of_n > 1:
-            from agentgym.cli_search import with_best_of_n
+            from agentgym.cli.search import with_best_of_n
 
             pol, pol_cfg = with_best_of_n(pol, best_of_n, critic), {**pol_cfg, "best_of_n": best_of_n,
                                                                     "critic": str(critic)}
@@ -366,6 +366,3 @@ def main() -> None:
         errors.print(f"[red]error:[/red] {exc}", highlight=False)
         raise SystemExit(2) from None
 
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """CLI wiring for policy serving: ``agentgym model tiny``, ``agentgym serve``, and the servers bench/train start.
 
-Like ``agentgym/cli.py`` this module may join envs and policies (it is part of the command line); the heavy
+Like the rest of ``agentgym.cli`` this module may join envs and policies (it is part of the command line); the heavy
 imports (torch, transformers, the servers) happen inside the commands.
 """
 
