@@ -1,4 +1,4 @@
-"""The environment contract: a gymnasium.Env whose real methods are async.
+"""The environment contract: a gymnasium.Env whose real methods are async, and every member the core reads.
 
 Subclasses implement ``areset``, ``astep`` and (if they hold resources) ``aclose``. The sync
 ``reset``/``step``/``close`` that gymnasium calls run those coroutines on a private event loop in a
@@ -6,10 +6,10 @@ helper thread, so ``gymnasium.make`` and ``gymnasium.utils.env_checker.check_env
 the sync face also works inside a running event loop (notebooks).
 
 Observations are ``{"messages": [new chat messages], **fields}`` (see ``agentgym.spaces``); actions are
-assistant messages (text, or a dict with ``content`` and OpenAI ``tool_calls``). ``info`` carries the
-task id, split, counters (invalid actions, tool errors), ``reward_components`` and, when the env's own
-machinery broke, ``infra_error``: the episode then ends with ``truncated=True`` and the rollout engine
-records an infrastructure failure instead of a score.
+assistant messages (text, or a dict with ``content`` and OpenAI ``tool_calls``). ``info`` is a plain dict
+whose keys are declared by ``agentgym.info.StepInfo``: the task id, split, counters (invalid actions, tool
+errors), ``reward_components`` and, when the env's own machinery broke, ``infra_error``: the episode then
+ends with ``truncated=True`` and the rollout engine records an infrastructure failure instead of a score.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ import asyncio
 import logging
 import threading
 import weakref
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import gymnasium
 
+from agentgym.errors import AgentGymError
 from agentgym.messages import Action
+
+if TYPE_CHECKING:
+    from agentgym.tasks import TaskSuite
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -59,22 +63,43 @@ class _LoopThread:
             self.loop.close()
 
 
+class NoTaskSuiteError(AgentGymError):
+    """The env has no task suite (it serves episodes without named tasks), so there is nothing to list or benchmark."""
+
+
 class AsyncEnv(gymnasium.Env[dict, Action]):
     """Async gymnasium env for LLM agents.
 
-    Contract:
+    Methods a subclass implements:
       - ``await areset(seed=None, options=None) -> (obs, info)``: call ``await super().areset(seed=seed)``
-        first (it seeds ``self.np_random``, gymnasium's one seeding rule).
+        first (it seeds ``self.np_random``, gymnasium's one seeding rule). ``options`` may name a task
+        (``{"task_id": ...}``) or a split (``{"split": ...}``).
       - ``await astep(action) -> (obs, reward, terminated, truncated, info)``: never raises on a malformed
         action; it answers with an observation saying what was wrong.
       - ``await aclose()``: release resources; safe to call twice.
-      - ``tools``: the OpenAI function schemas the env accepts.
+
+    Members the core reads (declared here, so nothing probes for them):
+      - ``env_id``: the registered id (a subclass sets it as a class attribute; otherwise the gymnasium
+        spec's id, otherwise the class name).
+      - ``tools``: the OpenAI function schemas the env accepts (empty: free-text actions).
+      - ``suite``: the task suite (``agentgym.tasks.TaskSuite``), or None for an env without one;
+        ``await aload_suite()`` returns it, loading it off the event loop where that is slow.
+      - ``task_axis(task_id)``: the held-out axis of a task ("iid"/"ood"), or None.
+      - ``options_help``: what each ``agentgym.make`` kwarg / reset option means, for ``agentgym envs show``.
+      - ``observation_space``, ``action_space`` (None when the env declares none), ``spec``, ``metadata``,
+        ``unwrapped``: gymnasium's.
     Optional capabilities: ``SupportsSnapshot`` (snapshot/restore for tree search) and ``SupportsOracle``
-    (the task's reference next action, for the oracle policy and for tests).
+    (the task's reference next action, for the oracle policy and for tests). Behaviour that composes around
+    an env (time limits, reward shaping, replay snapshots) goes in an ``agentgym.wrappers.AsyncWrapper``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     tools: Sequence[dict[str, Any]] = ()
+    suite: TaskSuite | None = None
+    options_help: ClassVar[Mapping[str, str]] = {}
+    # gymnasium declares the spaces without a value; None here means "not declared" (ToolEnv always sets both)
+    observation_space: gymnasium.Space | None = None  # type: ignore[assignment]
+    action_space: gymnasium.Space | None = None  # type: ignore[assignment]
 
     _sync_runner: _LoopThread | None = None
 
@@ -89,6 +114,27 @@ class AsyncEnv(gymnasium.Env[dict, Action]):
 
     async def aclose(self) -> None:
         """Release resources (databases, browsers, sandboxes). Idempotent."""
+
+    # --- what the core reads besides the step loop ------------------------------------------------
+
+    @property
+    def env_id(self) -> str:
+        """The registered id; a subclass declares it as a class attribute (``env_id = "me/thing-v0"``)."""
+        return self.__dict__.get("_env_id") or (self.spec.id if self.spec is not None else type(self).__name__)
+
+    @env_id.setter
+    def env_id(self, value: str) -> None:
+        self.__dict__["_env_id"] = value
+
+    async def aload_suite(self) -> TaskSuite:
+        """The task suite (NoTaskSuiteError if none); an env whose suite is slow to build loads it off the loop here."""
+        if self.suite is None:
+            raise NoTaskSuiteError(f"{self.env_id} has no task suite (set `suite` or override aload_suite())")
+        return self.suite
+
+    def task_axis(self, task_id: str) -> str | None:
+        """The held-out axis of `task_id` in this env's suite ("iid"/"ood"), or None (no suite, or no axis)."""
+        return self.suite.axis_of(task_id) if self.suite is not None else None
 
     # --- the sync face gymnasium uses -------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from agentgym.env import AsyncEnv, EnvSnapshot, StepReturn
 from agentgym.errors import AgentGymError
 from agentgym.jsonutil import canonical_json, sha256_hex, to_jsonable
 from agentgym.messages import Action
+from agentgym.wrappers import AsyncWrapper
 
 
 class NotReplaySafeError(AgentGymError):
@@ -28,20 +29,17 @@ def step_fingerprint(obs: dict[str, Any], reward: float = 0.0, terminated: bool 
                                                   "terminated": bool(terminated), "truncated": bool(truncated)})))
 
 
-class ReplayEnvAdapter(AsyncEnv):
+class ReplayEnvAdapter(AsyncWrapper):
     """Wraps a deterministic AsyncEnv and gives it ``snapshot()``/``restore()`` by reset-and-replay.
 
     ``check_determinism=True`` (default) compares each replayed step with the recorded one and raises
-    ``NotReplaySafeError`` on the first difference. Everything else (tools, spaces, env_id) is the wrapped env's.
+    ``NotReplaySafeError`` on the first difference. Everything else (tools, spaces, env_id, the wrapped env's
+    capabilities) is forwarded to the wrapped env by ``AsyncWrapper``.
     """
 
     def __init__(self, env: AsyncEnv, *, check_determinism: bool = True):
-        self.env = env
+        super().__init__(env)
         self.check_determinism = check_determinism
-        self.env_id: str = getattr(env, "env_id", None) or type(env).__name__
-        self.tools = getattr(env, "tools", ())
-        self.action_space = getattr(env, "action_space", None)
-        self.observation_space = getattr(env, "observation_space", None)
         self._seed: int | None = None
         self._options: dict[str, Any] | None = None
         self._actions: list[Action] = []
@@ -51,16 +49,8 @@ class ReplayEnvAdapter(AsyncEnv):
         self.replay_steps = 0   # the steps spent replaying prefixes in restore()
         self.resets = 0
 
-    @property
-    def unwrapped(self) -> AsyncEnv:  # type: ignore[override]
-        return getattr(self.env, "unwrapped", self.env)
-
-    def __getattr__(self, name: str) -> Any:  # oracle_action, suite, task, ... of the wrapped env
-        if name == "env":
-            raise AttributeError(name)
-        return getattr(self.env, name)
-
     async def areset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        """Reset the wrapped env and start recording a new action prefix."""
         obs, info = await self.env.areset(seed=seed, options=copy.deepcopy(options))
         self.resets += 1
         self._seed, self._options = seed, copy.deepcopy(options)
@@ -70,14 +60,12 @@ class ReplayEnvAdapter(AsyncEnv):
         return obs, info
 
     async def astep(self, action: Action) -> StepReturn:
+        """Step the wrapped env and record the action and what it showed."""
         obs, reward, terminated, truncated, info = await self.env.astep(action)
         self.env_steps += 1
         self._actions.append(copy.deepcopy(action))
         self._fingerprints.append(step_fingerprint(obs, reward, terminated, truncated))
         return obs, reward, terminated, truncated, info
-
-    async def aclose(self) -> None:
-        await self.env.aclose()
 
     async def snapshot(self) -> EnvSnapshot:
         """The current state as (seed, options, action prefix, fingerprints); costs nothing."""

@@ -23,6 +23,7 @@ from agentgym.jsonutil import sha256_hex, to_jsonable
 from agentgym.messages import message_text
 from agentgym.policy import Policy, PolicyAction, PolicyObservation, is_privileged
 from agentgym.records import EpisodeRecord, TurnRecord
+from agentgym.wrappers import as_async_env
 
 INFRA_TERMINATIONS = frozenset({"infra_error", "deadline", "policy_error"})
 
@@ -121,7 +122,7 @@ class RolloutEngine:
         made = self.env_factory()
         if inspect.isawaitable(made):
             made = await asyncio.wait_for(made, self.config.reset_timeout_s)
-        return made  # type: ignore[return-value]
+        return as_async_env(made)
 
     async def _close_env(self, env: AsyncEnv) -> None:
         try:
@@ -179,8 +180,8 @@ class RolloutEngine:
     async def run_episode(self, env: AsyncEnv, job: EpisodeJob) -> EpisodeRecord:
         """Run one episode on `env`; never raises for env or policy failures (they end up in the record)."""
         cfg = self.config
-        env_id = getattr(env, "env_id", None) or (env.spec.id if getattr(env, "spec", None) else type(env).__name__)
-        record = EpisodeRecord(episode_id=uuid.uuid4().hex, env_id=env_id, task_id=job.task_id, split=None,
+        env = as_async_env(env)  # an env that is not an AsyncEnv still reads through the declared contract
+        record = EpisodeRecord(episode_id=uuid.uuid4().hex, env_id=env.env_id, task_id=job.task_id, split=None,
                                seed=job.seed, sample=job.sample, group_id=job.task_id, policy=self.policy.name,
                                started_at=time.time())
         start = time.perf_counter()
@@ -215,32 +216,32 @@ class RolloutEngine:
         record.split = info.get("split")
         record.env_id = info.get("env_id") or record.env_id
         record.task_info = {k: info.get(k) for k in ("family", "template", "difficulty") if info.get(k) is not None}
-        axis = getattr(getattr(env, "suite", None), "axis_of", None)
-        if callable(axis):
-            record.task_info["axis"] = axis(job.task_id)
+        axis = env.task_axis(job.task_id)
+        if axis is not None:
+            record.task_info["axis"] = axis
         messages: list[dict[str, Any]] = list(obs["messages"])
         record.first_observation = list(obs["messages"])
         new_messages = list(obs["messages"])
-        privileged = is_privileged(self.policy) and isinstance(env, SupportsOracle)
+        oracle_env = env if is_privileged(self.policy) and isinstance(env, SupportsOracle) else None
         total = 0.0
         turn = 0
         context: list[int] | None = None        # token-in/token-out: the episode's tokens so far
         context_spans: list[tuple[int, int]] = []  # where the model's own tokens lie in `context`
         while True:
             oracle = None
-            if privileged:
+            if oracle_env is not None:
                 try:
-                    oracle = await asyncio.wait_for(env.oracle_action(), cfg.step_timeout_s)  # type: ignore[attr-defined]
+                    oracle = await asyncio.wait_for(oracle_env.oracle_action(), cfg.step_timeout_s)
                 except Exception as exc:
                     raise _EpisodeFailed("infra_error", {"where": "oracle", "type": type(exc).__name__,
                                                          "message": str(exc)[:500] or type(exc).__name__}) from exc
             observation = PolicyObservation(messages=list(messages), turn=turn, episode_id=record.episode_id,
                                             env_id=record.env_id, task_id=job.task_id,
-                                            action_space=getattr(env, "action_space", None), seed=job.seed,
+                                            action_space=env.action_space, seed=job.seed,
                                             oracle_action=oracle, context_token_ids=context)
             t0 = time.perf_counter()
             try:
-                raw = await asyncio.wait_for(self.policy.act(observation, list(getattr(env, "tools", []))),
+                raw = await asyncio.wait_for(self.policy.act(observation, list(env.tools)),
                                              cfg.policy_timeout_s)
                 action = PolicyAction.of(raw)
             except ContextOverflowError:  # the agent's conversation outgrew the model: a scored failure

@@ -12,17 +12,18 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from gymnasium import spaces
 
-from agentgym.env import AsyncEnv, StepReturn
+from agentgym.env import AsyncEnv
 from agentgym.errors import InfrastructureError, ToolError, UnknownTaskError
+from agentgym.info import CallInfo, InfraErrorInfo, LoopBlockInfo, StepInfo
 from agentgym.messages import Action, Message
 from agentgym.spaces import AssistantActionSpace, ChatObservationSpace, default_sample, observation
 from agentgym.tasks import Task, TaskSuite
-from agentgym.tool_calls import ToolCall, ToolCallParser, ToolResult, parse_action, resolve_parsers
+from agentgym.tool_calls import ParsedAction, ToolCall, ToolCallParser, ToolResult, parse_action, resolve_parsers
 from agentgym.tools import TOOL_ATTRIBUTE, Tool
 from agentgym.watchdog import BlockMeter, LoopLagMonitor, run_in_process, run_in_thread, run_metered
 
@@ -45,6 +46,23 @@ class ToolOutput:
     content: str
     turn_reward: float = 0.0
     outcome: Outcome | None = None
+
+
+@dataclass
+class _Turn:
+    """One turn in progress, handed from parsing to dispatch to finishing (see ``ToolEnv.astep``)."""
+
+    parsed: ParsedAction | None         # None: the action had no tool call
+    renderer: ToolCallParser            # answers in the format the agent used
+    results: list[ToolResult]           # what the agent is told, in order
+    calls: list[CallInfo] = field(default_factory=list)  # the calls that reached dispatch
+    outcome: Outcome | None = None      # set by a terminal tool
+    infra: InfraErrorInfo | None = None  # set when the env's machinery broke
+    turn_reward: float = 0.0
+    executed: int = 0                   # calls whose handler ran
+
+
+ToolStepReturn = tuple[dict, float, bool, bool, StepInfo]
 
 
 class ToolEnv(AsyncEnv):
@@ -104,7 +122,7 @@ class ToolEnv(AsyncEnv):
         self.action_space = AssistantActionSpace(self.tools, sampler=self.sample_action)
         self._suite: TaskSuite | None = None
         self.task: Task | None = None
-        self._loop_blocks: list[dict[str, Any]] = []  # async handlers that held the loop this turn
+        self._loop_blocks: list[LoopBlockInfo] = []  # async handlers that held the loop this turn
         self._reset_counters()
         self._done = True
 
@@ -164,7 +182,7 @@ class ToolEnv(AsyncEnv):
         self.tool_calls = 0
         self.turn_rewards = 0.0
 
-    async def areset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+    async def areset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, StepInfo]:
         await super().areset(seed=seed)
         await self.aload_suite()
         task = self._choose_task(options)  # an unknown task id raises here, before the old episode is touched
@@ -177,7 +195,8 @@ class ToolEnv(AsyncEnv):
         self._done = False
         return observation(messages, turns_left=self.max_turns), self._info()
 
-    def _info(self, **extra: Any) -> dict[str, Any]:
+    def _info(self, **extra: Any) -> StepInfo:
+        """The info dict of a reset or step: the task, the counters, ``extra_info()`` and this step's `extra`."""
         task = self.task
         info: dict[str, Any] = {
             "env_id": self.env_id,
@@ -194,53 +213,60 @@ class ToolEnv(AsyncEnv):
         }
         info.update(self.extra_info())
         info.update(extra)
-        return info
+        return cast(StepInfo, info)  # a plain dict at runtime: records store it as JSON
 
     def extra_info(self) -> dict[str, Any]:
         """Env-specific entries added to every info dict (override; keep them deterministic)."""
         return {}
 
-    async def astep(self, action: Action) -> StepReturn:
+    async def astep(self, action: Action) -> ToolStepReturn:
+        """One turn: parse the action into calls, dispatch them, then build the observation and info."""
         if self._done or self.task is None:
             raise RuntimeError("astep() called before areset() or after the episode ended; call areset() first")
         self.turn += 1
+        self._loop_blocks = []
+        turn = self._parse_turn(action)
+        await self._dispatch_turn(turn)
+        return await self._finish_turn(turn)
+
+    def _parse_turn(self, action: Action) -> _Turn:
+        """Read the action's tool calls; answer a missing call, unreadable calls and calls over the per-turn cap."""
         parsed = parse_action(action, self._parsers, self.turn)
-        results: list[ToolResult] = []
-        outcome: Outcome | None = None
-        infra: dict[str, Any] | None = None
-        turn_reward = 0.0
-        executed = 0
-        calls_info: list[dict[str, Any]] = []
-        renderer: ToolCallParser = self._parsers[0]
-        self._loop_blocks: list[dict[str, Any]] = []
-
         if parsed is None:
-            results.append(ToolResult(None, self.no_call_message(), True))
-        else:
-            renderer = next((p for p in self._parsers if p.name == parsed.format), renderer)
-            results.extend(parsed.errors)
-            calls = parsed.calls
-            for extra in calls[self.max_calls_per_turn:]:
-                results.append(ToolResult(extra, f"not run: at most {self.max_calls_per_turn} tool calls per turn", True))
-            for call in calls[: self.max_calls_per_turn]:
-                if outcome is not None or infra is not None:
-                    results.append(ToolResult(call, "not run: the episode already ended", True))
-                    continue
-                result, out, infra = await self._dispatch(call)
-                calls_info.append({"name": call.name, "ok": not result.is_error})
-                results.append(result)
-                if out is not None:
-                    executed += 1
-                    turn_reward += out.turn_reward
-                    outcome = out.outcome
-        if executed == 0 and infra is None:  # no call reached a handler: the action itself was malformed
-            self.invalid_actions += 1
-        self.turn_rewards += turn_reward
+            return _Turn(None, self._parsers[0], [ToolResult(None, self.no_call_message(), True)])
+        renderer = next((p for p in self._parsers if p.name == parsed.format), self._parsers[0])
+        turn = _Turn(parsed, renderer, list(parsed.errors))
+        for extra in parsed.calls[self.max_calls_per_turn:]:
+            turn.results.append(ToolResult(extra, f"not run: at most {self.max_calls_per_turn} tool calls per turn",
+                                           True))
+        return turn
 
+    async def _dispatch_turn(self, turn: _Turn) -> None:
+        """Run the turn's calls in order; after an outcome or an infrastructure failure the rest are not run."""
+        if turn.parsed is None:
+            return
+        for call in turn.parsed.calls[: self.max_calls_per_turn]:
+            if turn.outcome is not None or turn.infra is not None:
+                turn.results.append(ToolResult(call, "not run: the episode already ended", True))
+                continue
+            result, out, turn.infra = await self._dispatch(call)
+            turn.calls.append({"name": call.name, "ok": not result.is_error})
+            turn.results.append(result)
+            if out is not None:
+                turn.executed += 1
+                turn.turn_reward += out.turn_reward
+                turn.outcome = out.outcome
+
+    async def _finish_turn(self, turn: _Turn) -> ToolStepReturn:
+        """Update the counters, decide how the episode ends, and render the observation and info."""
+        if turn.executed == 0 and turn.infra is None:  # no call reached a handler: the action itself was malformed
+            self.invalid_actions += 1
+        self.turn_rewards += turn.turn_reward
+        outcome, infra, results = turn.outcome, turn.infra, turn.results
         terminated = outcome is not None
         truncated = False
-        extra: dict[str, Any] = {"format": parsed.format if parsed else None, "calls": calls_info,
-                                 "turn_reward": turn_reward}
+        extra: StepInfo = {"format": turn.parsed.format if turn.parsed else None, "calls": turn.calls,
+                           "turn_reward": turn.turn_reward}
         if self._loop_blocks:
             extra["loop_blocked"] = self._loop_blocks
         if infra is not None:
@@ -257,19 +283,23 @@ class ToolEnv(AsyncEnv):
         if outcome is not None and infra is None:
             extra["outcome"] = {"reward": outcome.reward, "success": outcome.success}
             extra["reward_components"] = dict(outcome.components)
-        messages = renderer.render(results)
+        messages = turn.renderer.render(results)
         if self.remind_turns and not (terminated or truncated):
-            left = self.max_turns - self.turn
-            reminder = f"You have {left} turn{'s' if left != 1 else ''} left."
-            last = messages[-1] if messages else None
-            if last is not None and last["role"] == "user" and isinstance(last.get("content"), str):
-                last["content"] += "\n" + reminder
-            else:
-                messages.append({"role": "user", "content": reminder})
+            self._remind_turns_left(messages)
         self._done = terminated or truncated
-        reward = turn_reward + (outcome.reward if outcome is not None and infra is None else 0.0)
+        reward = turn.turn_reward + (outcome.reward if outcome is not None and infra is None else 0.0)
         obs = observation(messages, turns_left=self.max_turns - self.turn)
         return obs, float(reward), terminated, truncated, self._info(**extra)
+
+    def _remind_turns_left(self, messages: list[Message]) -> None:
+        """Tell the agent how many turns it has left, in the last user message (or a new one)."""
+        left = self.max_turns - self.turn
+        reminder = f"You have {left} turn{'s' if left != 1 else ''} left."
+        last = messages[-1] if messages else None
+        if last is not None and last["role"] == "user" and isinstance(last.get("content"), str):
+            last["content"] += "\n" + reminder
+        else:
+            messages.append({"role": "user", "content": reminder})
 
     def no_call_message(self) -> str:
         """What the agent is told when its message has no tool call (override for a protocol's own wording)."""
@@ -277,7 +307,7 @@ class ToolEnv(AsyncEnv):
         return (f"No tool call found in your message. Call one of: {names} "
                 f"(formats accepted: {', '.join(p.name for p in self._parsers)}).")
 
-    async def _dispatch(self, call: ToolCall) -> tuple[ToolResult, ToolOutput | None, dict[str, Any] | None]:
+    async def _dispatch(self, call: ToolCall) -> tuple[ToolResult, ToolOutput | None, InfraErrorInfo | None]:
         """Run one call; returns (result for the agent, handler output if it ran, infra error if the env broke)."""
         self.tool_calls += 1  # every attempted call, so tool_errors / tool_calls is a rate
         spec = self._tool_specs.get(call.name)
@@ -304,7 +334,7 @@ class ToolEnv(AsyncEnv):
             if meter.longest_s >= self.tool_timeout_s:
                 message += (f" (its async handler blocked the event loop for {meter.longest_s:.1f} s: make it a plain "
                             "def, which runs in a worker thread, or use @tool(..., isolate='process'))")
-            infra = {"type": "EnvTimeoutError", "message": message}
+            infra: InfraErrorInfo = {"type": "EnvTimeoutError", "message": message}
             return ToolResult(call, infra["message"], True), None, infra
         except InfrastructureError as exc:
             return ToolResult(call, str(exc), True), None, {"type": type(exc).__name__, "message": str(exc)}
