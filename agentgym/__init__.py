@@ -11,10 +11,11 @@ from agentgym.errors import (
     SplitLeakError,
     ToolError,
     UnknownEnvError,
+    UnknownOptionError,
     UnknownTaskError,
 )
 from agentgym.messages import Action, Message
-from agentgym.registry import EnvSpec, load_plugins, make, register, registry, spec
+from agentgym.registry import EnvSpec, asuite, load_plugins, make, register, registry, spec, suite
 from agentgym.tasks import Manifest, SplitRule, Task, TaskSuite
 from agentgym.tool_calls import TagToolCalls, ToolCall, register_parser
 from agentgym.tool_env import Outcome, ToolEnv, ToolOutput
@@ -26,8 +27,8 @@ __all__ = [
     "Action", "ActionParseError", "AgentGymError", "DatasetError", "AsyncEnv", "EnvSnapshot", "EnvSpec", "InfrastructureError",
     "Manifest", "Message", "MissingExtraError", "Outcome", "PolicyError", "SplitLeakError", "SplitRule",
     "SupportsOracle", "SupportsSnapshot", "TagToolCalls", "Task", "TaskSuite", "Tool", "ToolCall", "ToolEnv",
-    "ToolError", "ToolOutput", "UnknownEnvError", "UnknownTaskError", "load_plugins", "make", "register",
-    "register_parser", "registry", "spec", "tool",
+    "ToolError", "ToolOutput", "UnknownEnvError", "UnknownOptionError", "UnknownTaskError", "asuite", "load_plugins",
+    "make", "register", "register_parser", "registry", "spec", "suite", "tool",
 ]
 
 # Plug-ins (the built-in envs included) register through entry points, so that after `import agentgym`

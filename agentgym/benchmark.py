@@ -24,9 +24,10 @@ from agentgym.errors import AgentGymError
 from agentgym.policy import Policy
 from agentgym.provenance import check_benchmark_split
 from agentgym.records import EpisodeRecord, EpisodeWriter, damaged_path, iter_episodes, set_aside_damaged
-from agentgym.registry import make
+from agentgym.registry import asuite, make
 from agentgym.report import write_report
 from agentgym.rollout import EpisodeJob, RolloutConfig, RolloutEngine, make_jobs
+from agentgym.tasks import TaskSuite
 from agentgym.summary import DEFAULT_MAX_INFRA_ERROR_RATE, earlier_attempts, infra_verdict, summarize
 
 
@@ -77,12 +78,19 @@ def identity_diff(saved: dict[str, Any], current: dict[str, Any]) -> str:
     return "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in fields) or "no field differs"
 
 
-async def _select_tasks(env: AsyncEnv, config: BenchConfig) -> tuple[list[str], str, bool | None]:
+async def _benchmark_suite(config: BenchConfig, env_factory: Callable[[], AsyncEnv] | None) -> TaskSuite:
+    """The suite to draw tasks from: the registry's (no env built), or a caller's factory's env's own."""
+    if env_factory is None:
+        return await asuite(config.env_id, **{**config.env_kwargs, "split": config.split})
+    probe = env_factory()
+    try:
+        return await probe.aload_suite()  # an env without a suite raises AgentGymError saying so
+    finally:
+        await probe.aclose()
+
+
+def _select_tasks(suite: TaskSuite, config: BenchConfig) -> tuple[list[str], str, bool | None]:
     """Task ids to run (manifest order), the manifest checksum, and whether it matches the committed one."""
-    loader = getattr(env, "aload_suite", None)
-    if loader is None:
-        raise AgentGymError(f"{config.env_id} has no task suite to benchmark (it needs an aload_suite() method)")
-    suite = await loader()
     manifest = suite.manifest(config.split)
     pinned_ok = suite.matches_pinned(config.split)
     if pinned_ok is False:
@@ -115,12 +123,7 @@ async def run_benchmark(config: BenchConfig, policy: Policy, out_dir: str | Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     factory = env_factory or (lambda: make(config.env_id, **{**config.env_kwargs, "split": config.split}))
-
-    probe = factory()
-    try:
-        task_ids, checksum, pinned_ok = await _select_tasks(probe, config)
-    finally:
-        await probe.aclose()
+    task_ids, checksum, pinned_ok = _select_tasks(await _benchmark_suite(config, env_factory), config)
     if not task_ids:
         raise AgentGymError(f"split {config.split!r} of {config.env_id} has no tasks to benchmark")
 

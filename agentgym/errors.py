@@ -53,6 +53,10 @@ class UnknownEnvError(AgentGymError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownOptionError(AgentGymError, TypeError):
+    """An env was given a keyword argument its constructor does not take; the message lists the ones it does."""
+
+
 class UnknownPolicyError(AgentGymError, KeyError):
     """No policy is installed under the requested name; the message lists them all."""
 

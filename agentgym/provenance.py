@@ -44,15 +44,11 @@ def task_ids_hash(task_ids: Iterable[str]) -> str:
 def suite_facts(env_id: str, splits: Iterable[str]) -> dict[str, Any]:
     """Suite name, version and manifest checksums of `splits` of the registered env (empty when unavailable)."""
     try:
-        from agentgym.registry import make
+        from agentgym.registry import suite as registered_suite
 
-        env = make(env_id)
-        try:
-            suite = env.suite  # type: ignore[attr-defined]
-            return {"suite": suite.name, "version": suite.version,
-                    "manifest_checksums": {s: suite.manifest(s).checksum for s in sorted(set(splits))}}
-        finally:
-            env.close()
+        suite = registered_suite(env_id)
+        return {"suite": suite.name, "version": suite.version,
+                "manifest_checksums": {s: suite.manifest(s).checksum for s in sorted(set(splits))}}
     except Exception:  # provenance must never stop a finished training run from saving its model
         return {}
 

@@ -10,9 +10,10 @@ answers the first gold answer. Subclasses add tools (a search, a calculator) wit
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,6 +50,24 @@ def resolve_scorer(scorer: Scorer | str | None) -> Scorer:
     return obj
 
 
+def _one_source(path: str | Path | None, rows: Any) -> Any:
+    """The data source: exactly one of `path` and `rows`."""
+    if (path is None) == (rows is None):
+        raise ValueError("QAEnv needs exactly one of path= (a data file or folder) and rows= (dicts or a dataset)")
+    return path if path is not None else rows
+
+
+def _fields_and_rule(options: Mapping[str, Any]) -> tuple[QAFields, SplitRule]:
+    """The field names and split rule that QAEnv's options (``*_field``, ``*_percent``, ``ood_*``) describe."""
+    fields = QAFields(question=options["question_field"], answers=options["answer_field"], id=options["id_field"],
+                      split=options["split_field"], family=options["family_field"],
+                      difficulty=options["difficulty_field"])
+    rule = SplitRule(ood_test_families=frozenset(options["ood_test_families"]),
+                     ood_dev_families=frozenset(options["ood_dev_families"]),
+                     iid_test_percent=options["test_percent"], iid_dev_percent=options["dev_percent"])
+    return fields, rule
+
+
 class QAEnv(ToolEnv):
     """Question answering over a user dataset: one terminal ``answer(text)`` tool, graded by a scorer.
 
@@ -72,16 +91,10 @@ class QAEnv(ToolEnv):
                  ood_test_families: Iterable[str] = (), ood_dev_families: Iterable[str] = (),
                  pinned_path: str | Path | None = None, env_id: str | None = None, **kwargs: Any):
         """Exactly one of `path` and `rows`; the other keyword arguments are ToolEnv's (split, max_turns, ...)."""
-        if (path is None) == (rows is None):
-            raise ValueError("QAEnv needs exactly one of path= (a data file or folder) and rows= (dicts or a dataset)")
+        self.source: Any = _one_source(path, rows)
+        self.fields, self.rule = _fields_and_rule(locals())  # the parameters above, read as qa_suite_for reads them
         super().__init__(**kwargs)
-        self.source: Any = path if path is not None else rows
         self.name, self.version = name, version
-        self.fields = QAFields(question=question_field, answers=answer_field, id=id_field, split=split_field,
-                               family=family_field, difficulty=difficulty_field)
-        self.rule = SplitRule(ood_test_families=frozenset(ood_test_families),
-                              ood_dev_families=frozenset(ood_dev_families),
-                              iid_test_percent=test_percent, iid_dev_percent=dev_percent)
         self.scorer = resolve_scorer(scorer)
         self.success_threshold = float(success_threshold)
         self.pinned_path = pinned_path
@@ -125,6 +138,20 @@ class QAEnv(ToolEnv):
         return tool_call_message("answer", {"text": self.task.data["answers"][0]}) if self.task else None
 
 
+def qa_suite_for(**options: Any) -> TaskSuite:
+    """The suite ``QAEnv(**options)`` serves, read without making the env: the registry's loader for QA datasets.
+
+    QAEnv's own defaults fill the options not given, so the two never disagree; the options that do not shape
+    the suite (split, scorer, ...) are ignored.
+    """
+    args = inspect.signature(QAEnv).bind_partial(**options)
+    args.apply_defaults()
+    o = args.arguments
+    fields, rule = _fields_and_rule(o)
+    return load_qa_suite(_one_source(o["path"], o["rows"]), fields, name=o["name"], version=o["version"], rule=rule,
+                         pinned_path=o["pinned_path"])
+
+
 def register_qa(id: str, *, path: str | Path | None = None, rows: Any = None, description: str = "",
                 entry_point: str | Callable[..., QAEnv] = "agentgym.qa_env:QAEnv", **kwargs: Any) -> EnvSpec:
     """Register a question/answer dataset as env `id`: ``register_qa("me/trivia-v0", path="trivia.jsonl")``.
@@ -134,5 +161,7 @@ def register_qa(id: str, *, path: str | Path | None = None, rows: Any = None, de
     """
     data: dict[str, Any] = {"path": str(Path(path).resolve())} if path is not None else {"rows": rows}
     caller = sys._getframe(1).f_globals.get("__name__", "?")  # `agentgym envs list` names the registering plug-in
+    # the loader reads the suite without making the env, unless a subclass may load it its own way
+    loader = qa_suite_for if entry_point in ("agentgym.qa_env:QAEnv", QAEnv) else None
     return register(id, entry_point, description=description or f"question answering over {path or 'rows'}",
-                    source=caller, env_id=id, **data, **kwargs)
+                    source=caller, suite_loader=loader, env_id=id, **data, **kwargs)

@@ -18,7 +18,7 @@ from typing import Any
 
 from agentgym.envs.code.families import TEMPLATES, Template, reference_function, reference_source
 from agentgym.envs.code.grading import GradingSpec, TestCase
-from agentgym.errors import DatasetError
+from agentgym.errors import DatasetError, SplitLeakError
 from agentgym.jsonutil import sha256_hex, to_jsonable
 from agentgym.tasks import SplitRule, Task, TaskSuite
 
@@ -123,3 +123,44 @@ def load_humaneval_suite() -> TaskSuite:
         if HUMANEVAL_SUITE not in _SUITES:
             _SUITES[HUMANEVAL_SUITE] = TaskSuite(HUMANEVAL_SUITE, SUITE_VERSION, humaneval_tasks(), HUMANEVAL_RULE)
         return _SUITES[HUMANEVAL_SUITE]
+
+
+def check_source(dataset: str, path: str | Path | None) -> None:
+    """Refuse a path for the generated tasks (they need no files)."""
+    if dataset == "generated" and path is not None:
+        raise DatasetError("path= needs dataset=humaneval|mbpp|livecodebench (the generated tasks need no files)")
+
+
+def refuse_training(suite: TaskSuite, dataset: str, path: str | Path | None, split: str) -> None:
+    """Raise SplitLeakError when asked to train on a dataset that has no train split (evaluation-only data)."""
+    if split == "train" and not suite.tasks("train"):
+        raise SplitLeakError(f"the {dataset} dataset at {path} has no train split, so it is "
+                             "evaluation-only and must never be trained on; give its files a train split")
+
+
+def suite_for(*, dataset: str = "generated", path: str | Path | None = None, split: str | None = None,
+              **_options: Any) -> TaskSuite:
+    """The suite ``CodeEnv(dataset=..., path=..., split=...)`` serves: the registry's loader and the env's."""
+    check_source(dataset, path)
+    if dataset == "generated":
+        return load_code_suite()
+    suite = load_dataset_suite(dataset, path)
+    refuse_training(suite, dataset, path, split or "test")
+    return suite
+
+
+def check_humaneval_options(dataset: str, path: str | Path | None, split: str) -> None:
+    """HumanEval is the installed copy and evaluation-only: no dataset on disk, no split but test."""
+    if dataset != "generated" or path is not None:
+        raise DatasetError(f"agentgym/{HUMANEVAL_SUITE} serves the installed HumanEval; for a dataset on disk use "
+                           "agentgym/code-v0 with dataset= and path=")
+    if split != "test":
+        raise SplitLeakError(f"agentgym/{HUMANEVAL_SUITE} is evaluation-only: it has no {split!r} split and must "
+                             "never be trained on; use agentgym/code-v0 for training")
+
+
+def humaneval_suite_for(*, dataset: str = "generated", path: str | Path | None = None, split: str = "test",
+                        **_options: Any) -> TaskSuite:
+    """The suite ``HumanEvalEnv`` serves: the registry's loader and the env's."""
+    check_humaneval_options(dataset, path, split)
+    return load_humaneval_suite()

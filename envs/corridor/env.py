@@ -10,6 +10,7 @@ state recurs across a group: the test bed for GiGPO's step groups and a turn-lev
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Literal
 
@@ -38,6 +39,23 @@ def make_task(horizon: int, seed: int) -> Task:
     return Task(kind="corridor", family=f"corridor-T{horizon}", template="decisive-door",
                 params={"horizon": horizon, "seed": seed, "decisive": decisive, "good": good},
                 difficulty=str(horizon))
+
+
+@functools.lru_cache(maxsize=None)
+def corridor_suite(horizon: int) -> TaskSuite:
+    """The suite of one horizon: fixed seed ranges per split (built once per process and horizon)."""
+    tasks, splits = [], {}
+    for split, seeds in SPLIT_SEEDS.items():
+        for seed in seeds:
+            task = make_task(horizon, seed)
+            tasks.append(task)
+            splits[task.id] = split
+    return TaskSuite(f"corridor-T{horizon}", "v0", tasks, SplitRule(), fixed_splits=splits)
+
+
+def suite_for(*, horizon: int = 6, **_options: Any) -> TaskSuite:
+    """The suite ``CorridorEnv(horizon=...)`` serves: the registry's loader and the env's."""
+    return corridor_suite(horizon)
 
 
 def room_text(room: int, horizon: int, trapped: bool) -> str:
@@ -69,13 +87,7 @@ class CorridorEnv(ToolEnv):
         self.trapped = False
 
     def load_suite(self) -> TaskSuite:
-        tasks, splits = [], {}
-        for split, seeds in SPLIT_SEEDS.items():
-            for seed in seeds:
-                task = make_task(self.horizon, seed)
-                tasks.append(task)
-                splits[task.id] = split
-        return TaskSuite(f"corridor-T{self.horizon}", "v0", tasks, SplitRule(), fixed_splits=splits)
+        return suite_for(horizon=self.horizon)
 
     async def begin_episode(self, task: Task) -> list[Message]:
         self.room, self.trapped = 0, False

@@ -63,3 +63,8 @@ def load_suite(per_template: int = TASKS_PER_TEMPLATE) -> TaskSuite:
         if per_template not in _SUITES:
             _SUITES[per_template] = _build(per_template)
         return _SUITES[per_template]
+
+
+def suite_for(*, tasks_per_template: int | None = None, **_options: Any) -> TaskSuite:
+    """The suite ``PhoneEnv(tasks_per_template=...)`` serves, with no browser: the registry's loader and the env's."""
+    return load_suite(tasks_per_template or TASKS_PER_TEMPLATE)

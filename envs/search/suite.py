@@ -18,6 +18,7 @@ import os
 import random
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,26 @@ def load_dataset_search(dataset: str, path: str | Path | None) -> SearchData:
         if key not in _DATASETS:
             _DATASETS[key] = load_dataset(dataset, path)
         return _DATASETS[key]
+
+
+def check_source(dataset: str, path: str | Path | None, config: Any) -> None:
+    """Refuse options that contradict each other (files for the generated worlds, sizes for a dataset)."""
+    if dataset == "generated" and path is not None:
+        raise DatasetError("path= needs dataset=searchr1 (the generated worlds need no files)")
+    if dataset != "generated" and config is not None:
+        raise DatasetError("config= sizes the generated worlds; a dataset's size is its files")
+
+
+def search_data(dataset: str = "generated", path: str | Path | None = None,
+                config: SearchConfig | Mapping[str, Any] | None = None) -> SearchData:
+    """The worlds and suite of a search env's options: generated worlds of `config`, or a dataset at `path`."""
+    if dataset == "generated":
+        return load_search(SearchConfig(**config) if isinstance(config, Mapping) else config)
+    return load_dataset_search(dataset, path)
+
+
+def suite_for(*, dataset: str = "generated", path: str | Path | None = None,
+              config: SearchConfig | Mapping[str, Any] | None = None, **_options: Any) -> TaskSuite:
+    """The suite ``SearchEnv(dataset=..., path=..., config=...)`` serves: the registry's loader."""
+    check_source(dataset, path, config)
+    return search_data(dataset, path, config).suite

@@ -75,6 +75,11 @@ def load_world(dataset: str = "generated", path: str | Path | None = None) -> Sq
         return _WORLDS[key]
 
 
+def suite_for(*, dataset: str = "generated", path: str | Path | None = None, **_options: Any) -> TaskSuite:
+    """The suite ``SqlEnv(dataset=..., path=...)`` serves (no other option shapes it): the registry's loader."""
+    return load_world(dataset, path).suite
+
+
 def _generated_world(root: Path) -> SqlWorld:
     databases = ensure_databases(root)
     tasks: list[Task] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agentgym.envs.web.shop.app import SearchIndex
 from agentgym.envs.web.shop.catalog import CATALOG_SEED, Goal, Product, build_catalog
@@ -63,3 +64,8 @@ def load_world(seed: int = CATALOG_SEED) -> ShopWorld:
             suite = TaskSuite(SUITE_NAME, SUITE_VERSION, [t for t, _ in tasks.values()], SPLIT_RULE)
             _WORLDS[seed] = ShopWorld(products, SearchIndex(products), {k: g for k, (_, g) in tasks.items()}, suite)
         return _WORLDS[seed]
+
+
+def suite_for(**_options: Any) -> TaskSuite:
+    """The suite ``ShopEnv`` serves whatever its options (no browser needed): the registry's loader and the env's."""
+    return load_world().suite
