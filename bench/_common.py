@@ -7,7 +7,10 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentgym.envs.browser.watch import HostSampler
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -27,3 +30,13 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload, indent=2))
     return path
+
+
+def browser_hygiene(sampler: HostSampler) -> dict[str, Any]:
+    """The browser fields every soak reports: peak PSS, restarts, processes seen, and processes left (sampled
+    ones still alive plus any marked browser still running; a clean run has 0)."""
+    from agentgym.envs.browser.host import marked_browser_pids   # imported here: most benches drive no browser
+
+    left = set(sampler.survivors()) | set(marked_browser_pids())
+    return {"peak_browser_pss_mb": sampler.peak_pss_mb, "browser_restarts": sampler.restarts,
+            "browser_processes_seen": len(sampler.pids), "browser_processes_left": len(left)}

@@ -7,27 +7,23 @@ Run: python bench/gui_soak.py -> bench/results/gui_soak.json
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import os
 import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_results  # noqa: E402
+from _common import browser_hygiene, write_results  # noqa: E402
 
+from agentgym.envs.browser.watch import HostSampler  # noqa: E402
 from agentgym.envs.gui.env import PhoneEnv  # noqa: E402
-from agentgym.envs.web.browser import _alive, _proc_table, descendants, live_hosts  # noqa: E402
+from agentgym.registry import asuite  # noqa: E402
 from agentgym.stats import percentile  # noqa: E402
 
 EPISODES = 300
 CONCURRENCY = 2
-
-
-def browser_pids() -> list[int]:
-    table = _proc_table()
-    return [p for p in descendants(os.getpid(), table) if "--agentgym-host=" in table[p][1]]
 
 
 def rss_mb() -> float:
@@ -37,25 +33,15 @@ def rss_mb() -> float:
     return 0.0
 
 
-async def main() -> None:
+async def main(episodes: int) -> None:
     envs = [PhoneEnv(split="train") for _ in range(CONCURRENCY)]
-    suite = await envs[0].aload_suite()
+    suite = await asuite(PhoneEnv.env_id, split="train")
     tasks = suite.tasks()
-    queue = [tasks[i % len(tasks)] for i in range(EPISODES)]
+    queue = [tasks[i % len(tasks)] for i in range(episodes)]
     results = {"success": 0, "infra": 0, "episodes": 0}
     steps: list[float] = []
-    seen: set[int] = set()
-    peak = {"pss_mb": 0.0, "restarts": 0}
     rss_start = rss_mb()
     rss_after_warmup = None
-
-    async def sample() -> None:
-        while True:
-            for host in live_hosts():
-                seen.update(host.process_tree())
-                peak["pss_mb"] = max(peak["pss_mb"], await asyncio.to_thread(host.memory_mb))
-                peak["restarts"] = max(peak["restarts"], host.restarts)
-            await asyncio.sleep(2.0)
 
     async def worker(env: PhoneEnv) -> None:
         nonlocal rss_after_warmup
@@ -77,27 +63,26 @@ async def main() -> None:
             if results["episodes"] == 50:
                 rss_after_warmup = rss_mb()
 
-    sampler = asyncio.create_task(sample())
     t0 = time.perf_counter()
-    try:
-        await asyncio.gather(*(worker(e) for e in envs))
-    finally:
-        sampler.cancel()
-        for env in envs:
-            await env.aclose()
+    async with HostSampler(interval_s=2.0) as sampler:
+        try:
+            await asyncio.gather(*(worker(e) for e in envs))
+        finally:
+            for env in envs:
+                await env.aclose()
     wall = time.perf_counter() - t0
     await asyncio.sleep(0.5)
-    leaked = [p for p in seen if _alive(p)]
     write_results("gui_soak", {
         "episodes": results["episodes"], "concurrency": CONCURRENCY, "success_rate": results["success"] / results["episodes"],
         "infra_errors": results["infra"], "steps": len(steps), "wall_s": wall,
         "step_latency_s": {"p50": percentile(steps, 50), "p99": percentile(steps, 99), "max": max(steps)},
         "step_deadline_s": envs[0].tool_timeout_s, "every_step_within_deadline": max(steps) < envs[0].tool_timeout_s,
-        "browser_peak_pss_mb": peak["pss_mb"], "browser_restarts": peak["restarts"],
         "python_rss_mb": {"start": rss_start, "after_50_episodes": rss_after_warmup, "end": rss_mb(),
                           "max": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
-        "browser_processes_seen": len(seen), "browser_processes_left": len(leaked) + len(browser_pids())})
+        **browser_hygiene(sampler)})
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=EPISODES, help="episodes to run (tasks repeat in turn)")
+    asyncio.run(main(parser.parse_args().episodes))

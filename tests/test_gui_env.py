@@ -1,17 +1,12 @@
 """The GUI env in a real Chromium: gymnasium's checker, the oracle on every held-out test task through the UI (as
 a soak with leak and memory checks), the random floor, the device's realism (keyboard, off-screen rows, pop-ups,
-screenshots), action formats end to end, reward hacking through the UI, snapshot/restore, fuzzed actions,
-infrastructure failures, and no browser left behind when the owning process dies."""
+screenshots), action formats end to end, reward hacking through the UI, snapshot/restore, fuzzed actions
+and infrastructure failures (no browser left behind when the owning process dies: test_browser.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 import struct
-import subprocess
-import sys
 
 import gymnasium
 import pytest
@@ -21,18 +16,13 @@ from hypothesis import strategies as st
 
 import agentgym
 from agentgym.benchmark import BenchConfig, run_benchmark
-from agentgym.envs.web.browser import _alive, _proc_table, descendants, live_hosts
-from agentgym.processes import stop_pids_sync, wait_gone
+from agentgym.envs.browser.host import marked_browser_pids as our_browser_pids
+from agentgym.envs.browser.watch import HostSampler
+from agentgym.processes import alive
 from agentgym.policies.oracle import OraclePolicy
 from agentgym.policies.random_policy import RandomPolicy
 
 ID = "agentgym/gui-phone-v0"
-MARKER = "--agentgym-host="
-
-
-def our_browser_pids() -> list[int]:
-    table = _proc_table()
-    return [p for p in descendants(os.getpid(), table) if MARKER in table[p][1]]
 
 
 def text_of(obs: dict) -> str:
@@ -61,29 +51,15 @@ def test_gymnasium_make_passes_the_env_checker_and_leaves_no_browser():
 async def test_oracle_solves_every_held_out_test_task_as_a_soak_and_random_is_near_zero(tmp_path):
     """Every test task through the UI at concurrency 2: 100% success, no infra error, bounded browser memory, and
     no browser process seen during the run survives it."""
-    before = set(our_browser_pids())
-    peak = {"mb": 0.0, "pids": set()}
-
-    async def sample() -> None:
-        while True:
-            for host in live_hosts():
-                pids = host.process_tree()
-                peak["pids"].update(pids)
-                peak["mb"] = max(peak["mb"], host.memory_mb())
-            await asyncio.sleep(1.0)
-
-    sampler = asyncio.create_task(sample())
-    try:
+    async with HostSampler(interval_s=1.0) as sampler:
         oracle = await run_benchmark(BenchConfig(ID, "oracle", "test", concurrency=2), OraclePolicy(), tmp_path / "oracle")
         rand = await run_benchmark(BenchConfig(ID, "random", "test", episodes=16, concurrency=2), RandomPolicy(seed=0),
                                    tmp_path / "random")
-    finally:
-        sampler.cancel()
     assert oracle["episodes"] >= 50 and oracle["success_rate"] == 1.0 and oracle["infra_errors"] == 0
     assert rand["episodes"] == 16 and rand["success_rate"] <= 0.0625 and rand["infra_errors"] == 0
-    assert peak["pids"] and peak["mb"] < 2048
+    assert sampler.pids and sampler.peak_pss_mb < 2048
     # closing the last env stops the browser and waits for its processes: gone by now, no waiting here
-    assert [p for p in peak["pids"] - before if _alive(p)] == []
+    assert sampler.survivors() == []
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +199,7 @@ def test_snapshot_restore_replays_identically(env):
 def test_a_dead_context_is_an_infrastructure_failure_and_the_env_recovers(env):
     task = _task(env, "clock/add_alarm")
     env.reset(seed=0, options={"task_id": task.id})
-    env._run(env._lease.context.close())
+    env._run(env.lease.context.close())
     obs, r, term, trunc, info = act(env, action_type="open_app", app_name="Clock")
     assert trunc and "infra_error" in info
     env.reset(seed=0, options={"task_id": task.id})
@@ -259,28 +235,6 @@ def test_fuzzed_actions_never_raise_and_stay_in_the_observation_space(env, actio
     assert "infra_error" not in info
 
 
-def test_killing_the_owning_process_leaves_no_browser_behind():
-    code = ("import asyncio, agentgym\n"
-            "async def main():\n"
-            "    env = agentgym.make('agentgym/gui-phone-v0')\n"
-            "    await env.areset(seed=0)\n"
-            "    print(' '.join(map(str, env._host.process_tree())), flush=True)\n"
-            "    await asyncio.sleep(60)\n"
-            "asyncio.run(main())\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        pids = [int(p) for p in proc.stdout.readline().split()]
-        assert pids and all(_alive(p) for p in pids)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        # the browser notices its owner's pipe closed and exits by itself: wait for that (bounded), no signal
-        assert wait_gone(pids, timeout_s=60) == []
-    finally:
-        proc.kill()
-        proc.wait()
-        stop_pids_sync(pids)   # only if the assertion failed: leave nothing behind for the next test
-
-
 async def test_high_dpi_pixels_transitions_and_set_of_marks():
     """At DPR 2 screenshots and element bounds are in device pixels and x/y taps land; with transitions on, the
     observation is taken only after the screen animation finished."""
@@ -301,5 +255,5 @@ async def test_high_dpi_pixels_transitions_and_set_of_marks():
         assert await env.page.evaluate("() => document.getAnimations().length") == 0
         assert await env.page.evaluate("() => !!document.querySelector('.enter')")   # the transition did play
         assert any(e.resource_id in ("clock/fab", "dialog/panel") for e in env.last_obs.elements)
-        pids = env._host.process_tree()
-    assert pids and [p for p in pids if _alive(p)] == []
+        pids = env.browser_session.host.process_tree()
+    assert pids and [p for p in pids if alive(p)] == []

@@ -1,15 +1,10 @@
 """The web envs in a real Chromium: gymnasium's checker, scripted MiniWoB solvers, the shop oracle on every
 held-out task, random floors, refused navigation, fuzzed actions, snapshot/restore, infrastructure failures,
-set-of-marks screenshots, and process hygiene (a soak, and SIGKILL of the owning process)."""
+set-of-marks screenshots, and process hygiene in a soak (SIGKILL of the owning process: test_browser.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections import defaultdict
 
 import gymnasium
@@ -20,19 +15,12 @@ from hypothesis import strategies as st
 
 import agentgym
 from agentgym.benchmark import BenchConfig, run_benchmark
-from agentgym.envs.web.browser import _alive, _proc_table, descendants, live_hosts
-from agentgym.processes import stop_pids_sync, wait_gone
+from agentgym.envs.browser.host import marked_browser_pids as our_browser_pids
+from agentgym.envs.browser.watch import HostSampler
 from agentgym.envs.web.miniwob import SOLVERS, html_root
 from agentgym.policies.oracle import OraclePolicy
 from agentgym.policies.random_policy import RandomPolicy
 from agentgym.records import iter_episodes
-
-MARKER = "--agentgym-host="
-
-
-def our_browser_pids() -> list[int]:
-    table = _proc_table()
-    return [p for p in descendants(os.getpid(), table) if MARKER in table[p][1]]
 
 
 def text_of(obs: dict) -> str:
@@ -52,24 +40,11 @@ def test_gymnasium_make_passes_the_env_checker_and_leaves_no_browser(env_id):
 async def test_scripted_solvers_reach_95_percent_on_held_out_seeds_as_a_soak_without_leaks(tmp_path):
     """Every held-out seed of the solver tasks at concurrency 4: solvers >= 95%, no hung step, bounded
     memory, and none of the browser processes seen during the run survives it."""
-    before_hosts, before_pids = set(map(id, live_hosts())), set(our_browser_pids())
-    peak = {"mb": 0.0, "pids": set()}
-
-    async def sample() -> None:
-        while True:
-            for host in live_hosts():
-                if id(host) not in before_hosts:
-                    peak["pids"].update(host.process_tree())
-                    peak["mb"] = max(peak["mb"], await asyncio.to_thread(host.memory_mb))
-            await asyncio.sleep(0.5)
-
-    sampler = asyncio.create_task(sample())
-    try:
+    before_pids = set(our_browser_pids())
+    async with HostSampler(interval_s=0.5) as sampler:
         config = BenchConfig("agentgym/web-miniwob-v0", "oracle", "test", concurrency=4,
                              env_kwargs={"tasks": sorted(SOLVERS)})
         result = await run_benchmark(config, OraclePolicy(), tmp_path / "oracle")
-    finally:
-        sampler.cancel()
     per_task: dict[str, list[bool]] = defaultdict(list)
     for record in iter_episodes(tmp_path / "oracle" / "episodes.jsonl"):
         per_task[record.task_info["template"]].append(bool(record.success))
@@ -78,8 +53,8 @@ async def test_scripted_solvers_reach_95_percent_on_held_out_seeds_as_a_soak_wit
     rates = {k: sum(v) / len(v) for k, v in per_task.items()}
     assert all(r >= 0.95 for r in rates.values()), rates
     assert result["episodes"] >= 60
-    assert peak["pids"] and 0 < peak["mb"] < 2500
-    assert [p for p in peak["pids"] if _alive(p)] == [] and set(our_browser_pids()) == before_pids
+    assert sampler.pids and 0 < sampler.peak_pss_mb < 2500
+    assert sampler.survivors() == [] and set(our_browser_pids()) == before_pids
 
 
 async def test_random_policy_on_miniwob_held_out_is_near_zero(tmp_path):
@@ -193,25 +168,3 @@ def test_fuzzed_actions_never_raise_and_stay_in_the_observation_space(fuzz_env, 
     obs, reward, term, trunc, info = fuzz_env.step(action)
     assert obs in fuzz_env.observation_space and isinstance(reward, float)
     assert "infra_error" not in info
-
-
-def test_killing_the_owning_process_leaves_no_browser_behind():
-    code = ("import asyncio, sys, agentgym\n"
-            "async def main():\n"
-            "    env = agentgym.make('agentgym/web-miniwob-v0', tasks=['click-test'])\n"
-            "    await env.areset(seed=0)\n"
-            "    print(' '.join(map(str, env._host.process_tree())), flush=True)\n"
-            "    await asyncio.sleep(60)\n"
-            "asyncio.run(main())\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        pids = [int(p) for p in proc.stdout.readline().split()]
-        assert pids and all(_alive(p) for p in pids)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        # the browser notices its owner's pipe closed and exits by itself: wait for that (bounded), no signal
-        assert wait_gone(pids, timeout_s=60) == []
-    finally:
-        proc.kill()
-        proc.wait()
-        stop_pids_sync(pids)   # only if the assertion failed: leave nothing behind for the next test

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from agentgym.envs.browser.network import NetworkPolicy
 from agentgym.envs.web.miniwob import MANIFEST as MINIWOB_MANIFEST
 from agentgym.envs.web.miniwob import OOD_DEV, OOD_TEST, SOLVERS, family_of, load_suite, task_names
-from agentgym.envs.web.network import NetworkPolicy
 from agentgym.envs.web.shop.app import ORIGIN, ShopApp
 from agentgym.envs.web.shop.catalog import build_catalog
 from agentgym.envs.web.shop.reward import purchase_reward

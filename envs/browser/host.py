@@ -1,4 +1,4 @@
-"""Shared browser machinery: one Chromium per worker process (per event loop), a bounded pool of contexts,
+"""The browser host: one Chromium per worker process (per event loop), a bounded pool of contexts,
 recycling, a watchdog, a deadline on every Playwright/CDP call, and tracking of the browser's process tree.
 
 Every env that drives a browser (web, GUI) goes through ``acquire_host(config)`` -> ``BrowserHost`` and
@@ -17,7 +17,7 @@ import shutil
 import sys
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ LAUNCH_FLAGS: tuple[str, ...] = (
     "--disable-extensions", "--mute-audio", "--disable-features=Translate,MediaRouter,OptimizationHints",
 )
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+MARKER_PREFIX = "--agentgym-host="   # + a per-host id: a no-op switch that names the browsers we launched
 
 
 class BrowserError(InfrastructureError):
@@ -78,29 +79,7 @@ async def guarded(awaitable: Awaitable[T], timeout_s: float, what: str) -> T:
         raise BrowserTimeout(f"{what} did not finish within {timeout_s:g} s") from None
 
 
-# --- process tree (Linux /proc) -------------------------------------------------------------------
-
-
-def _proc_table() -> dict[int, tuple[int, str]]:
-    """pid -> (ppid, cmdline) for every visible process."""
-    table: dict[int, tuple[int, str]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            cmd = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-        except (OSError, ValueError, IndexError):
-            continue
-        table[int(entry.name)] = (ppid, cmd)
-    return table
-
-
-def descendants(pid: int, table: Mapping[int, tuple[int, str]] | None = None) -> list[int]:
-    """All live descendants of `pid` (children, grandchildren ...) in a ``_proc_table()``."""
-    table = table if table is not None else _proc_table()
-    return processes.descendants(pid, {p: ppid for p, (ppid, _) in table.items()})
+# --- memory of a process tree (Linux /proc) --------------------------------------------------------
 
 
 def pss_mb(pids: list[int]) -> float:
@@ -115,9 +94,6 @@ def pss_mb(pids: list[int]) -> float:
         except (OSError, ValueError):
             continue
     return total_kb / 1024
-
-
-_alive = processes.alive   # kept for the soak benchmarks and tests that import it from here
 
 
 # --- the host -------------------------------------------------------------------------------------
@@ -170,7 +146,7 @@ class BrowserHost:
 
     def __init__(self, config: BrowserConfig):
         self.config = config
-        self.marker = f"--agentgym-host={uuid.uuid4().hex}"
+        self.marker = f"{MARKER_PREFIX}{uuid.uuid4().hex}"
         self.generation = 0
         self.restarts = 0
         self.running = False
@@ -253,15 +229,13 @@ class BrowserHost:
 
     def process_tree(self) -> list[int]:
         """PIDs of the Chromium we launched and all its descendants (found by our marker switch)."""
-        table = _proc_table()
-        me = os.getpid()
-        ours = set(descendants(me, table))
-        marked = {p for p in ours if self.marker in table[p][1]}
-        roots = [p for p in marked if table[p][0] not in marked]
+        table = processes.snapshot()
+        marked = {p for p in processes.descendants(os.getpid(), table) if self.marker in processes.cmdline(p)}
+        roots = [p for p in marked if table[p].ppid not in marked]
         tree: set[int] = set()
         for root in roots:
             tree.add(root)
-            tree.update(descendants(root, table))
+            tree.update(processes.descendants(root, table))
         return sorted(tree)
 
     def memory_mb(self) -> float:
@@ -362,6 +336,14 @@ async def release_host(host: BrowserHost) -> None:
                 del _HOSTS[key]
     if last:
         await host.close()
+
+
+def marked_browser_pids() -> list[int]:
+    """Live processes below this one whose command line carries a host's marker switch: the main process of every
+    browser a host launched (its children are in ``BrowserHost.process_tree``); a clean shutdown leaves none."""
+    table = processes.snapshot()
+    return [p for p in processes.descendants(os.getpid(), table)
+            if table[p].state not in ("Z", "X") and MARKER_PREFIX in processes.cmdline(p)]
 
 
 def live_hosts() -> list[BrowserHost]:

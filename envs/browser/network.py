@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from agentgym.envs.web.browser import guarded
+from agentgym.envs.browser.host import guarded
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from agentgym.envs.web.browser import guarded
+from agentgym.envs.browser.host import guarded
 
 MUTATION_COUNTER = """(() => {
   if (window.__agSettle) return;

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from agentgym.envs.browser.host import ContextLease
 from agentgym.envs.gui.coords import Screen, scroll_for_swipe
 from agentgym.envs.gui.observation import UIElement
-from agentgym.envs.web.browser import ContextLease
 from agentgym.errors import ToolError
 
 LONG_PRESS_S = 0.6        # Android's long-press timeout is 400-500 ms; the page fires at 400 ms

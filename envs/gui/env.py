@@ -17,6 +17,10 @@ import numpy as np
 from gymnasium import spaces
 
 from agentgym.env import EnvSnapshot, StepReturn
+from agentgym.envs.browser.host import BrowserConfig
+from agentgym.envs.browser.network import NetworkPolicy
+from agentgym.envs.browser.session import BrowserSession, BrowserSessionMixin
+from agentgym.envs.browser.settle import install_settle
 from agentgym.envs.gui.actions import DIRECTIONS, AitwFormat, AndroidWorldFormat, CogAgentFormat, PhoneAction
 from agentgym.envs.gui.actuation import Actuator, app_id
 from agentgym.envs.gui.coords import Screen
@@ -25,11 +29,8 @@ from agentgym.envs.gui.device.store import PhoneStore
 from agentgym.envs.gui.observation import ScreenObservation, observe, stabilize
 from agentgym.envs.gui.oracle import OraclePlayer
 from agentgym.envs.gui.scoring import score
-from agentgym.envs.gui.suite import load_suite, pools_of
+from agentgym.envs.gui.suite import pools_of, suite_for
 from agentgym.envs.gui.tasks import TEMPLATES
-from agentgym.envs.web.browser import BrowserConfig, BrowserHost, ContextLease, acquire_host, release_host
-from agentgym.envs.web.network import NetworkPolicy
-from agentgym.envs.web.settle import install_settle
 from agentgym.errors import ToolError
 from agentgym.messages import Action, Message, image_part
 from agentgym.spaces import ChatObservationSpace
@@ -55,7 +56,7 @@ Off-screen list items are not listed: scroll to find them. The device's data is 
 _TARGET = {"index": "element index from the UI element list", "x": "x in screenshot pixels", "y": "y in screenshot pixels"}
 
 
-class PhoneEnv(ToolEnv):
+class PhoneEnv(BrowserSessionMixin, ToolEnv):
     """The GUI environment (`agentgym/gui-phone-v0`)."""
 
     env_id: ClassVar[str] = "agentgym/gui-phone-v0"
@@ -83,8 +84,7 @@ class PhoneEnv(ToolEnv):
         self.context_options = {**self.context_base, "reduced_motion": "no-preference" if transitions else "reduce"}
         self.tasks_per_template = tasks_per_template
         self.server = PhoneServer()
-        self._host: BrowserHost | None = None
-        self._lease: ContextLease | None = None
+        self.browser_session = BrowserSession(self.browser_config)
         self._actuator: Actuator | None = None
         self.last_obs: ScreenObservation | None = None
         self.store: PhoneStore | None = None
@@ -97,32 +97,22 @@ class PhoneEnv(ToolEnv):
     # --- suite and episode ------------------------------------------------------------------------
 
     def load_suite(self) -> TaskSuite:
-        return load_suite(self.tasks_per_template) if self.tasks_per_template else load_suite()
-
-    @property
-    def page(self) -> Any:
-        assert self._lease is not None, "no page: call areset() first"
-        return self._lease.page
+        return suite_for(tasks_per_template=self.tasks_per_template)
 
     async def _ensure_page(self) -> None:
-        if self._lease is not None and self._lease.usable:
+        if not self.browser_session.needs_lease:
             return
-        if self._lease is not None:
-            await self._lease.release()
-            self._lease = None
-        if self._host is None:
-            self._host = await acquire_host(self.browser_config)
         policy, timeout = NetworkPolicy(origins=(ORIGIN,)), self.browser_config.call_timeout_s
 
         async def setup(context: Any) -> None:
             await policy.install(context, {ORIGIN: self.server}, timeout)
             await install_settle(context, timeout)
 
-        self._lease = await self._host.lease(
+        lease = await self.browser_session.renew(
             setup, viewport={"width": self.screen.width, "height": self.screen.height},
             device_scale_factor=self.screen.dpr, **self.context_options)
-        cdp = await self._lease.call(self._lease.context.new_cdp_session(self._lease.page), "CDP session")
-        self._actuator = Actuator(self._lease, self.screen, cdp)
+        cdp = await lease.call(lease.context.new_cdp_session(lease.page), "CDP session")
+        self._actuator = Actuator(lease, self.screen, cdp)
 
     async def begin_episode(self, task: Task) -> list[Message]:
         template = TEMPLATES[task.family]
@@ -134,10 +124,9 @@ class PhoneEnv(ToolEnv):
         self.history = []
         self.oracle = OraclePlayer(template.plan(dict(task.params), self.initial_state))
         await self._ensure_page()
-        assert self._lease is not None
-        self._lease.episodes += 1
+        self.lease.episodes += 1
         self._episodes += 1
-        await self._lease.call(self.page.goto(f"{HOME_URL}?episode={self._episodes}", wait_until="load"), "load PhoneOS")
+        await self.lease.call(self.page.goto(f"{HOME_URL}?episode={self._episodes}", wait_until="load"), "load PhoneOS")
         obs = await self._observe()
         prompt = SYSTEM_PROMPT.format(width=self.screen.pixel_size[0], height=self.screen.pixel_size[1])
         return [{"role": "system", "content": prompt},
@@ -145,14 +134,10 @@ class PhoneEnv(ToolEnv):
 
     async def _observe(self) -> ScreenObservation:
         timeout = self.browser_config.call_timeout_s
-        await self._lease_call(stabilize(self.page, self.stabilize_cap_ms, timeout), "stabilize")
-        self.last_obs = await self._lease_call(observe(self.page, self.screen, screenshot=self.screenshot,
-                                                       marks=self.marks, timeout_s=timeout), "observe")
+        await self.lease.call(stabilize(self.page, self.stabilize_cap_ms, timeout), "stabilize")
+        self.last_obs = await self.lease.call(observe(self.page, self.screen, screenshot=self.screenshot,
+                                                      marks=self.marks, timeout_s=timeout), "observe")
         return self.last_obs
-
-    async def _lease_call(self, awaitable: Any, what: str) -> Any:
-        assert self._lease is not None
-        return await self._lease.call(awaitable, what)
 
     def _content(self, prefix: str, obs: ScreenObservation) -> Any:
         text = prefix + "UI elements:\n" + obs.text()
@@ -289,8 +274,8 @@ class PhoneEnv(ToolEnv):
 
     async def astep(self, action: Action) -> StepReturn:
         obs, reward, terminated, truncated, info = await super().astep(action)
-        if info.get("infra_error") and self._lease is not None:
-            self._lease.broken = True   # never reuse a context that just failed
+        if info.get("infra_error"):
+            self.browser_session.mark_broken()   # never reuse a context that just failed
         elif self.screenshot and not (terminated or truncated) and self.last_obs and self.last_obs.screenshot:
             obs["messages"].append({"role": "user", "content": [{"type": "text", "text": "Current screen:"},
                                                                 image_part(self.last_obs.screenshot)]})
@@ -298,15 +283,8 @@ class PhoneEnv(ToolEnv):
 
     async def aclose(self) -> None:
         await super().aclose()
-        lease, host = self._lease, self._host
-        self._lease = self._host = None
         self._actuator = None
-        try:
-            if lease is not None:
-                await lease.release()
-        finally:
-            if host is not None:
-                await release_host(host)
+        await self.browser_session.close()
 
     # --- oracle, random policy, snapshot ------------------------------------------------------------
 

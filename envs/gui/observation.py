@@ -8,14 +8,13 @@ covered by the soft keyboard or a dialog (hit-tested), as an accessibility tree 
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from agentgym.envs.browser.host import guarded
+from agentgym.envs.browser.marks import draw_marks
 from agentgym.envs.gui.coords import Screen
-from agentgym.envs.web.browser import guarded
-from agentgym.extras import require
 
 COLLECT = """() => {
   const out = [];
@@ -141,12 +140,4 @@ async def observe(page: Any, screen: Screen, *, screenshot: bool = True, marks: 
 
 def set_of_marks(png: bytes, elements: list[UIElement]) -> bytes:
     """Draw each element's box and index on the screenshot (M3A's set-of-marks)."""
-    Image, ImageDraw = require("PIL.Image", "gui"), require("PIL.ImageDraw", "gui")
-    image = Image.open(io.BytesIO(png)).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    for i, e in enumerate(elements):
-        draw.rectangle(e.bbox_pixels, outline=(230, 0, 0), width=1)
-        draw.text((e.bbox_pixels[0] + 2, e.bbox_pixels[1] + 1), str(i), fill=(230, 0, 0))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    return draw_marks(png, ((str(i), e.bbox_pixels) for i, e in enumerate(elements)), "gui")

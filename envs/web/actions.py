@@ -12,8 +12,8 @@ import asyncio
 import re
 from typing import Any
 
-from agentgym.envs.web.browser import BrowserError, ContextLease
-from agentgym.envs.web.network import NetworkPolicy
+from agentgym.envs.browser.host import BrowserError, ContextLease
+from agentgym.envs.browser.network import NetworkPolicy
 from agentgym.errors import ToolError
 from agentgym.extras import require
 

@@ -18,11 +18,12 @@ import numpy as np
 from gymnasium import spaces
 
 from agentgym.env import EnvSnapshot, StepReturn
+from agentgym.envs.browser.host import BrowserConfig
+from agentgym.envs.browser.network import App, NetworkPolicy
+from agentgym.envs.browser.session import BrowserSession, BrowserSessionMixin
+from agentgym.envs.browser.settle import RequestTracker, install_settle, settle
 from agentgym.envs.web.actions import ACTIONS, BrowserActions, subset
-from agentgym.envs.web.browser import BrowserConfig, BrowserHost, ContextLease, acquire_host, release_host
-from agentgym.envs.web.network import App, NetworkPolicy
 from agentgym.envs.web.observation import Observer, PageObservation
-from agentgym.envs.web.settle import RequestTracker, install_settle, settle
 from agentgym.errors import ToolError
 from agentgym.messages import Action, Message, image_part
 from agentgym.python_calls import PythonCalls
@@ -39,7 +40,7 @@ written as a Python call with literal arguments, for example click('12') or fill
 You have {max_turns} turns."""
 
 
-class BrowserEnv(ToolEnv):
+class BrowserEnv(BrowserSessionMixin, ToolEnv):
     """Base class of browser envs; see the module docstring for what subclasses provide."""
 
     env_id: ClassVar[str] = "agentgym/web-unnamed-v0"
@@ -69,8 +70,7 @@ class BrowserEnv(ToolEnv):
         self.browser_config = browser or BrowserConfig()
         self.settle_cap_ms = settle_cap_ms
         self.action_timeout_ms = action_timeout_ms
-        self._host: BrowserHost | None = None
-        self._lease: ContextLease | None = None
+        self.browser_session = BrowserSession(self.browser_config)
         self._observer: Observer | None = None
         self._tracker: RequestTracker | None = None
         self.actions: BrowserActions | None = None
@@ -103,24 +103,10 @@ class BrowserEnv(ToolEnv):
 
     # --- browser plumbing -------------------------------------------------------------------------
 
-    @property
-    def lease(self) -> ContextLease:
-        assert self._lease is not None, "no page: call areset() first"
-        return self._lease
-
-    @property
-    def page(self) -> Any:
-        return self.lease.page
-
     async def _ensure_page(self) -> bool:
         """Lease a (new) context when there is none or the current one must be recycled; True if new."""
-        if self._lease is not None and self._lease.usable:
+        if not self.browser_session.needs_lease:
             return False
-        if self._lease is not None:
-            await self._lease.release()
-            self._lease = None
-        if self._host is None:
-            self._host = await acquire_host(self.browser_config)
         policy, apps = self.network()
 
         async def setup(context: Any) -> None:
@@ -128,15 +114,15 @@ class BrowserEnv(ToolEnv):
             await install_settle(context, self.browser_config.call_timeout_s)
             await self.prepare_context(context)
 
-        lease = await self._host.lease(setup, **self.context_options)
-        try:  # a page is usable only once everything attached to it is: commit the four together
+        lease = await self.browser_session.renew(setup, **self.context_options)
+        try:  # a page is usable only once everything attached to it is: commit them together
             tracker = RequestTracker(lease.page)
             observer = await Observer.attach(lease.context, lease.page, self.browser_config.call_timeout_s)
             actions = BrowserActions(lease, policy, self.action_timeout_ms)
         except BaseException:
-            await lease.release()
+            await self.browser_session.drop_lease()
             raise
-        self._lease, self._tracker, self._observer, self.actions = lease, tracker, observer, actions
+        self._tracker, self._observer, self.actions = tracker, observer, actions
         return True
 
     async def settle(self) -> None:
@@ -200,8 +186,8 @@ class BrowserEnv(ToolEnv):
 
     async def astep(self, action: Action) -> StepReturn:
         obs, reward, terminated, truncated, info = await super().astep(action)
-        if info.get("infra_error") and self._lease is not None:
-            self._lease.broken = True   # never reuse a context that just failed
+        if info.get("infra_error"):
+            self.browser_session.mark_broken()   # never reuse a context that just failed
         return self._with_fields(obs), reward, terminated, truncated, info
 
     def _with_fields(self, obs: dict) -> dict:
@@ -213,16 +199,9 @@ class BrowserEnv(ToolEnv):
 
     async def aclose(self) -> None:
         await super().aclose()
-        lease, host = self._lease, self._host
-        self._lease = self._host = None
         self._observer = None
         self.actions = None
-        try:
-            if lease is not None:
-                await lease.release()
-        finally:
-            if host is not None:
-                await release_host(host)
+        await self.browser_session.close()
 
     # --- random policy, snapshot ------------------------------------------------------------------
 

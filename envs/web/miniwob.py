@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentgym.envs.web.browser import guarded
+from agentgym.envs.browser.host import guarded
+from agentgym.envs.browser.network import App, NetworkPolicy
 from agentgym.envs.web.env import BrowserEnv
-from agentgym.envs.web.network import App, NetworkPolicy
 from agentgym.errors import ToolError
 from agentgym.messages import Action
 from agentgym.tasks import SplitRule, Task, TaskSuite
@@ -95,6 +95,11 @@ def load_suite(tasks: Sequence[str] | None = None) -> TaskSuite:
             name = SUITE_NAME if key is None else f"{SUITE_NAME}[{','.join(key)}]"
             _SUITES[key] = TaskSuite(name, SUITE_VERSION, items, SPLIT_RULE)
         return _SUITES[key]
+
+
+def suite_for(*, tasks: Sequence[str] | None = None, **_options: Any) -> TaskSuite:
+    """The suite ``MiniWobEnv(tasks=...)`` serves (no browser needed): the registry's loader and the env's."""
+    return load_suite(tasks)
 
 
 _HIDE_DISPLAY = """(() => {
@@ -230,7 +235,7 @@ class MiniWobEnv(BrowserEnv):
         super().__init__(**kwargs)
 
     def load_suite(self) -> TaskSuite:
-        return load_suite(self.task_filter)
+        return suite_for(tasks=self.task_filter)
 
     def network(self) -> tuple[NetworkPolicy, Mapping[str, App]]:
         return NetworkPolicy(file_roots=(str(html_root()),)), {}

@@ -10,11 +10,12 @@ so nothing is smuggled through ARIA attributes.
 from __future__ import annotations
 
 import asyncio
-import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentgym.envs.web.browser import guarded
+from agentgym.envs.browser.host import guarded
+from agentgym.envs.browser.marks import draw_marks
 
 MARK_ELEMENTS = """(reset) => {
   if (reset || window.__agNextBid === undefined) {
@@ -189,23 +190,8 @@ class Observer:
         return obs
 
 
-def set_of_marks(png: bytes, elements: Any) -> bytes:
-    """Draw a box and its bid on the screenshot for every interactive, visible element."""
-    from agentgym.extras import require
-
-    image_mod = require("PIL.Image", "web")
-    draw_mod = require("PIL.ImageDraw", "web")
-    image = image_mod.open(io.BytesIO(png)).convert("RGB")
-    draw = draw_mod.Draw(image)
-    for el in elements:
-        if el.bbox is None or not (el.tag in SOM_TAGS or el.pointer):
-            continue
-        x, y, w, h = el.bbox
-        if w < 1 or h < 1 or x + w < 0 or y + h < 0 or x > image.width or y > image.height:
-            continue
-        draw.rectangle([x, y, x + w, y + h], outline=(255, 0, 0), width=1)
-        draw.rectangle([x, max(0, y - 10), x + 6 * len(el.bid) + 2, max(10, y)], fill=(255, 0, 0))
-        draw.text((x + 1, max(0, y - 10)), el.bid, fill=(255, 255, 255))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+def set_of_marks(png: bytes, elements: Iterable[Element]) -> bytes:
+    """Draw a box and its bid on the screenshot for every interactive element that has a box."""
+    return draw_marks(png, ((el.bid, (x, y, x + w, y + h)) for el in elements
+                            if el.bbox is not None and (el.tag in SOM_TAGS or el.pointer) for x, y, w, h in [el.bbox]),
+                      "web")

@@ -7,8 +7,8 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agentgym.envs.browser.network import Response
 from agentgym.envs.gui.device.store import OpError, PhoneStore
-from agentgym.envs.web.network import Response
 
 ORIGIN = "http://phone.local"
 HOME_URL = ORIGIN + "/"

@@ -3,10 +3,11 @@ number, call back, and find the last missed caller."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from agentgym.envs.gui.tasks.base import DONE, Step, Template, open_app, tap, type_into
-from agentgym.envs.gui.tasks.helpers import add_row, drop_named
+from agentgym.envs.gui.tasks.helpers import add_row, person_params, put_person, with_sent
 from agentgym.envs.gui.tasks.world import _TEXTS
 
 _OUTGOING = ["I will be there at {t}", "Please bring the {w} tomorrow", "Meeting confirmed for {t}",
@@ -18,30 +19,33 @@ def _text(rng) -> str:
     return rng.choice(_OUTGOING).format(t=f"{rng.randrange(1, 12)}:{rng.choice(['00', '30'])}", w=rng.choice(_THINGS))
 
 
-def _person(state, params) -> None:
-    drop_named(state, "contacts", "name", params["name"])
-    state["messages"] = [m for m in state["messages"] if m["with"] != params["name"]]
-    add_row(state, "contacts", {"name": params["name"], "phone": params["phone"], "email": ""})
+def _thread_params(rng, pools, new_key: str, stock_key: str) -> dict[str, Any]:
+    """A person and two texts of a conversation: a generated one under `new_key`, a stock one under `stock_key`."""
+    name = pools.person(rng)
+    return {"name": name, "phone": pools.phone(rng), new_key: _text(rng), "key": name, stock_key: rng.choice(_TEXTS)}
+
+
+def _missed_call(state: dict[str, Any], params: Mapping[str, Any], time: str) -> None:
+    """The task's person, and a missed call from them as the newest entry of the call log."""
+    put_person(state, params)
+    add_row(state, "calls", {"name": params["name"], "number": params["phone"], "kind": "Missed", "time": time}, first=True)
 
 
 class SendMessageExisting(Template):
     app, name, touches = "messages", "reply_thread", frozenset({"messages"})
 
     def sample(self, rng, pools):
-        name = pools.person(rng)
-        return {"name": name, "phone": pools.phone(rng), "text": _text(rng), "key": name, "seed_text": rng.choice(_TEXTS)}
+        return _thread_params(rng, pools, "text", "seed_text")
 
     def setup(self, state, params, rng):
-        _person(state, params)
+        put_person(state, params)
         add_row(state, "messages", {"with": params["name"], "text": params["seed_text"], "out": False})
 
     def goal(self, p):
         return f'Reply to {p["name"]} in Messages with the text "{p["text"]}".'
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["messages"].append({"id": 0, "with": p["name"], "text": p["text"], "out": True})
-        return state
+        return with_sent(super().expected(initial, p), p["name"], p["text"])
 
     def plan(self, p, initial):
         return [open_app("Messages"), tap("messages/thread_title", text=p["name"]),
@@ -56,15 +60,13 @@ class SendMessageNew(Template):
         return {"name": name, "phone": pools.phone(rng), "text": _text(rng), "key": name}
 
     def setup(self, state, params, rng):
-        _person(state, params)
+        put_person(state, params)
 
     def goal(self, p):
         return f'Start a new conversation with {p["name"]} and send "{p["text"]}".'
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["messages"].append({"id": 0, "with": p["name"], "text": p["text"], "out": True})
-        return state
+        return with_sent(super().expected(initial, p), p["name"], p["text"])
 
     def plan(self, p, initial):
         # Enter in the recipient field opens the conversation (input_text presses Enter, as AndroidWorld's does)
@@ -76,11 +78,10 @@ class LastMessageQuestion(Template):
     app, name, info = "messages", "last_message", True
 
     def sample(self, rng, pools):
-        name = pools.person(rng)
-        return {"name": name, "phone": pools.phone(rng), "last": _text(rng), "key": name, "earlier": rng.choice(_TEXTS)}
+        return _thread_params(rng, pools, "last", "earlier")
 
     def setup(self, state, params, rng):
-        _person(state, params)
+        put_person(state, params)
         add_row(state, "messages", {"with": params["name"], "text": params["earlier"], "out": True})
         add_row(state, "messages", {"with": params["name"], "text": params["last"], "out": False})
 
@@ -126,13 +127,10 @@ class CallBackLast(Template):
     app, name, touches, difficulty = "phone", "call_back", frozenset({"calls"}), "medium"
 
     def sample(self, rng, pools):
-        name = pools.person(rng)
-        return {"name": name, "phone": pools.phone(rng), "key": name}
+        return person_params(rng, pools)
 
     def setup(self, state, params, rng):
-        _person(state, params)
-        add_row(state, "calls", {"name": params["name"], "number": params["phone"], "kind": "Missed", "time": "Today 08:12"},
-                first=True)
+        _missed_call(state, params, "Today 08:12")
 
     def goal(self, p):
         return "Call back the person whose call you missed most recently."
@@ -153,13 +151,10 @@ class MissedCallerQuestion(Template):
     app, name, info = "phone", "missed_caller", True
 
     def sample(self, rng, pools):
-        name = pools.person(rng)
-        return {"name": name, "phone": pools.phone(rng), "key": name}
+        return person_params(rng, pools)
 
     def setup(self, state, params, rng):
-        _person(state, params)
-        add_row(state, "calls", {"name": params["name"], "number": params["phone"], "kind": "Missed", "time": "Today 07:55"},
-                first=True)
+        _missed_call(state, params, "Today 07:55")
         other = next(c for c in state["contacts"] if c["name"] != params["name"])
         add_row(state, "calls", {"name": other["name"], "number": other["phone"], "kind": "Outgoing", "time": "Today 08:30"},
                 first=True)

@@ -4,8 +4,7 @@ event's time into a message."""
 from __future__ import annotations
 
 from agentgym.envs.gui.tasks.base import BACK, DONE, Template, open_app, tap, type_into
-from agentgym.envs.gui.tasks.comms import _person
-from agentgym.envs.gui.tasks.helpers import add_row, drop_named
+from agentgym.envs.gui.tasks.helpers import add_row, drop_named, put_person, put_unique, with_row, with_sent
 from agentgym.envs.gui.tasks.world import clock_time, date_in_november
 
 
@@ -19,16 +18,14 @@ class ShareContactNumber(Template):
         return {"name": a, "phone": pools.phone(rng), "to": b, "to_phone": pools.phone(rng), "key": f"{a}>{b}"}
 
     def setup(self, state, params, rng):
-        _person(state, params)
-        _person(state, {"name": params["to"], "phone": params["to_phone"]})
+        put_person(state, params)
+        put_person(state, {"name": params["to"], "phone": params["to_phone"]})
 
     def goal(self, p):
         return f"Text {p['to']} the phone number of {p['name']} (the number only)."
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["messages"].append({"id": 0, "with": p["to"], "text": p["phone"], "out": True})
-        return state
+        return with_sent(super().expected(initial, p), p["to"], p["phone"])
 
     def plan(self, p, initial):
         return [open_app("Contacts"), tap("contacts/row_title", text=p["name"]), open_app("Messages"), tap("messages/fab"),
@@ -53,9 +50,7 @@ class SaveCaller(Template):
         return f"The last call came from a number not in your contacts. Save that number as a new contact named {p['name']}."
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["contacts"].append({"id": 0, "name": p["name"], "phone": p["number"], "email": ""})
-        return state
+        return with_row(super().expected(initial, p), "contacts", {"name": p["name"], "phone": p["number"], "email": ""})
 
     def plan(self, p, initial):
         return [open_app("Phone"), tap("phone/call_row_title", text=p["number"]), tap("phone/add_contact"),
@@ -72,17 +67,14 @@ class TextEventTime(Template):
                 "time": clock_time(rng), "key": f"{name}:{title}"}
 
     def setup(self, state, params, rng):
-        _person(state, params)
-        drop_named(state, "events", "title", params["title"])
-        add_row(state, "events", {"title": params["title"], "date": params["date"], "time": params["time"]})
+        put_person(state, params)
+        put_unique(state, "events", "title", {"title": params["title"], "date": params["date"], "time": params["time"]})
 
     def goal(self, p):
         return f'Look up when "{p["title"]}" starts in Calendar and text {p["name"]} just that time (HH:MM).'
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["messages"].append({"id": 0, "with": p["name"], "text": p["time"], "out": True})
-        return state
+        return with_sent(super().expected(initial, p), p["name"], p["time"])
 
     def plan(self, p, initial):
         return [open_app("Calendar"), tap("calendar/event_title", text=p["title"]), BACK, open_app("Messages"),

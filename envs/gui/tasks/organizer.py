@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from agentgym.envs.gui.device.store import CATEGORIES
 from agentgym.envs.gui.tasks.base import DONE, Step, Template, open_app, tap, type_into
-from agentgym.envs.gui.tasks.helpers import add_row, drop_named, money
-from agentgym.envs.gui.tasks.world import _WORDS, clock_time, date_in_november
+from agentgym.envs.gui.tasks.helpers import (delete_from_detail, drop_named, event_params, expense_params, money,
+                                             put_unique, with_row, without)
+from agentgym.envs.gui.tasks.world import _WORDS
 
 
 class CreateEvent(Template):
     app, name, touches, difficulty = "calendar", "create_event", frozenset({"events"}), "medium"
 
     def sample(self, rng, pools):
-        title = rng.choice(pools.events)
-        return {"title": title, "date": date_in_november(rng), "time": clock_time(rng), "key": title}
+        return event_params(rng, pools)
 
     def setup(self, state, params, rng):
         drop_named(state, "events", "title", params["title"])
@@ -23,9 +23,7 @@ class CreateEvent(Template):
         return f'Create a calendar event "{p["title"]}" on {p["date"]} at {p["time"]}.'
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["events"].append({"id": 0, "title": p["title"], "date": p["date"], "time": p["time"]})
-        return state
+        return with_row(super().expected(initial, p), "events", {"title": p["title"], "date": p["date"], "time": p["time"]})
 
     def plan(self, p, initial):
         return [open_app("Calendar"), tap("calendar/fab"), type_into("calendar/title_field", p["title"]),
@@ -35,12 +33,10 @@ class CreateEvent(Template):
 
 class _WithEvent(Template):
     def sample(self, rng, pools):
-        title = rng.choice(pools.events)
-        return {"title": title, "date": date_in_november(rng), "time": clock_time(rng), "key": title}
+        return event_params(rng, pools)
 
     def setup(self, state, params, rng):
-        drop_named(state, "events", "title", params["title"])
-        add_row(state, "events", {"title": params["title"], "date": params["date"], "time": params["time"]})
+        put_unique(state, "events", "title", {"title": params["title"], "date": params["date"], "time": params["time"]})
 
 
 class DeleteEvent(_WithEvent):
@@ -50,13 +46,10 @@ class DeleteEvent(_WithEvent):
         return f'Delete the calendar event "{p["title"]}" on {p["date"]}.'
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["events"] = [e for e in state["events"] if e["title"] != p["title"]]
-        return state
+        return without(super().expected(initial, p), "events", "title", p["title"])
 
     def plan(self, p, initial):
-        return [open_app("Calendar"), tap("calendar/event_title", text=p["title"]), tap("calendar/delete"),
-                tap("dialog/positive"), DONE]
+        return delete_from_detail("Calendar", "calendar/event_title", p["title"], "calendar/delete")
 
 
 class EventTimeQuestion(_WithEvent):
@@ -90,9 +83,7 @@ class CreateNote(Template):
         return f'Create a note titled "{p["title"]}" with the text "{p["body"]}".'
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["notes"].append({"id": 0, "title": p["title"], "body": p["body"]})
-        return state
+        return with_row(super().expected(initial, p), "notes", {"title": p["title"], "body": p["body"]})
 
     def plan(self, p, initial):
         return [open_app("Notes"), tap("notes/fab"), type_into("notes/title_field", p["title"]),
@@ -105,8 +96,7 @@ class _WithNote(Template):
         return {"title": title, "body": _note_body(rng), "new_body": _note_body(rng), "key": title}
 
     def setup(self, state, params, rng):
-        drop_named(state, "notes", "title", params["title"])
-        add_row(state, "notes", {"title": params["title"], "body": params["body"]})
+        put_unique(state, "notes", "title", {"title": params["title"], "body": params["body"]})
 
 
 class DeleteNote(_WithNote):
@@ -116,9 +106,7 @@ class DeleteNote(_WithNote):
         return f'Delete the note "{p["title"]}".'
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["notes"] = [n for n in state["notes"] if n["title"] != p["title"]]
-        return state
+        return without(super().expected(initial, p), "notes", "title", p["title"])
 
     def plan(self, p, initial):  # Android style: long-press the row, confirm
         return [open_app("Notes"), Step("long", {"resource_id": "notes/row_title", "text": p["title"]}),
@@ -158,9 +146,7 @@ class AddExpense(Template):
     app, name, touches, difficulty = "expenses", "add_expense", frozenset({"expenses"}), "medium"
 
     def sample(self, rng, pools):
-        name = rng.choice(pools.expenses)
-        return {"name": name, "amount": round(rng.randrange(200, 20000) / 100, 2), "category": rng.choice(CATEGORIES),
-                "key": name}
+        return expense_params(rng, pools)
 
     def setup(self, state, params, rng):
         drop_named(state, "expenses", "name", params["name"])
@@ -169,9 +155,8 @@ class AddExpense(Template):
         return f'Log an expense "{p["name"]}" of {p["amount"]:.2f} in the {p["category"]} category.'
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["expenses"].append({"id": 0, "name": p["name"], "amount": p["amount"], "category": p["category"]})
-        return state
+        return with_row(super().expected(initial, p), "expenses",
+                        {"name": p["name"], "amount": p["amount"], "category": p["category"]})
 
     def plan(self, p, initial):
         return [open_app("Expenses"), tap("expenses/fab"), type_into("expenses/name_field", p["name"]),
@@ -183,25 +168,20 @@ class DeleteExpense(Template):
     app, name, touches = "expenses", "delete_expense", frozenset({"expenses"})
 
     def sample(self, rng, pools):
-        name = rng.choice(pools.expenses)
-        return {"name": name, "amount": round(rng.randrange(200, 20000) / 100, 2), "category": rng.choice(CATEGORIES),
-                "key": name}
+        return expense_params(rng, pools)
 
     def setup(self, state, params, rng):
-        drop_named(state, "expenses", "name", params["name"])
-        add_row(state, "expenses", {"name": params["name"], "amount": params["amount"], "category": params["category"]})
+        put_unique(state, "expenses", "name", {"name": params["name"], "amount": params["amount"],
+                                               "category": params["category"]})
 
     def goal(self, p):
         return f'Delete the expense "{p["name"]}" ({p["amount"]:.2f}).'
 
     def expected(self, initial, p):
-        state = super().expected(initial, p)
-        state["expenses"] = [e for e in state["expenses"] if e["name"] != p["name"]]
-        return state
+        return without(super().expected(initial, p), "expenses", "name", p["name"])
 
     def plan(self, p, initial):
-        return [open_app("Expenses"), tap("expenses/row_title", text=p["name"]), tap("expenses/delete"),
-                tap("dialog/positive"), DONE]
+        return delete_from_detail("Expenses", "expenses/row_title", p["name"], "expenses/delete")
 
 
 class CategoryTotalQuestion(Template):
@@ -212,8 +192,8 @@ class CategoryTotalQuestion(Template):
                 "amount": round(rng.randrange(200, 20000) / 100, 2)}
 
     def setup(self, state, params, rng):
-        drop_named(state, "expenses", "name", params["name"])
-        add_row(state, "expenses", {"name": params["name"], "amount": params["amount"], "category": params["category"]})
+        put_unique(state, "expenses", "name", {"name": params["name"], "amount": params["amount"],
+                                               "category": params["category"]})
 
     def group(self, p):
         return f"{self.family}:{p['category']}"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from agentgym.envs.web.network import Response
+from agentgym.envs.browser.network import Response
 from agentgym.envs.web.shop.catalog import Product
 
 ORIGIN = "http://shop.local"

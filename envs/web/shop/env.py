@@ -8,10 +8,11 @@ Buy Now; the reward is WebShop's (see ``reward.py``). Only ``http://shop.local``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
+from agentgym.envs.browser.network import App, NetworkPolicy
 from agentgym.envs.web.env import BrowserEnv
-from agentgym.envs.web.network import App, NetworkPolicy
 from agentgym.envs.web.shop.app import ORIGIN, ShopApp
 from agentgym.envs.web.shop.reward import purchase_reward
 from agentgym.envs.web.shop.suite import ShopWorld, load_world
@@ -42,7 +43,6 @@ class ShopEnv(BrowserEnv):
     }
 
     def __init__(self, **kwargs: Any):
-        self._world: ShopWorld | None = None
         self.app: ShopApp | None = None
         self._oracle_step = 0
         super().__init__(**kwargs)
@@ -51,15 +51,12 @@ class ShopEnv(BrowserEnv):
         return (WebShopText(),)
 
     def load_suite(self) -> TaskSuite:
-        self._world = load_world()
-        return self._world.suite
+        return self.world.suite
 
-    @property
+    @cached_property
     def world(self) -> ShopWorld:
-        if self._world is None:
-            self.load_suite()
-        assert self._world is not None
-        return self._world
+        """Catalog, search index and goals shared by every episode (``load_world`` builds them once per process)."""
+        return load_world()
 
     def network(self) -> tuple[NetworkPolicy, Mapping[str, App]]:
         if self.app is None:
