@@ -28,7 +28,8 @@ from _common import write_results  # noqa: E402
 import httpx  # noqa: E402
 import torch  # noqa: E402
 
-from agentgym.policies.server import HFServer, ManagedServer  # noqa: E402
+from agentgym.policies.hf_server import HFServer  # noqa: E402
+from agentgym.policies.server import ManagedServer  # noqa: E402
 from agentgym.policies.tiny_model import cached_tiny_model  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)

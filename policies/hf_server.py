@@ -1,7 +1,13 @@
 """The built-in OpenAI-compatible policy server for any ``transformers`` causal LM (no vLLM needed).
 
+Both halves live here: the app that runs inside the server process (``HFServerApp``, ``build_app``, ``main``)
+and ``HFServer``, the supervisor that launches that process from the trainer or CLI side.
+
     python -m agentgym.policies.hf_server --model DIR --port 8000 [--device cpu|cuda]
         [--dtype float32|bfloat16] [--max-batch 64] [--max-model-len N]
+
+    async with HFServer(model_dir, watchdog=True) as server:    # the same process, supervised
+        version = await server.load_weights(checkpoint_dir)
 
 Speaks the C2 contract (the subset of vLLM's API that agentgym uses): ``GET /health``, ``GET /v1/models``,
 ``POST /v1/chat/completions`` (chat template, tools, hermes tool calls parsed into ``tool_calls``),
@@ -13,14 +19,17 @@ Generation is batched per decoding step by ``policies/batching.py``.
 
 import argparse  # no `from __future__ import annotations`: FastAPI reads the handlers' annotations
 
+import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from agentgym.extras import require
 from agentgym.policies.batching import BatchEngine, Completion, SamplingParams
 from agentgym.policies.chat_template import assistant_message_from_text
+from agentgym.policies.server import ManagedServer
 
 
 class RequestError(ValueError):
@@ -257,6 +266,44 @@ def main(argv: list[str] | None = None) -> None:
                     timeout_graceful_shutdown=5)
     finally:
         engine.stop()
+
+
+# --- the supervisor: launches the process above from the trainer or CLI side -------------------------
+
+
+class HFServer(ManagedServer):
+    """The built-in transformers server (``python -m agentgym.policies.hf_server``) for a model directory.
+
+    A restart (watchdog or ``restart()``) reloads the last weights given to ``load_weights`` with the same
+    version number, so a crash does not silently roll the policy back.
+    """
+
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32", max_batch: int = 64,
+                 max_model_len: int | None = None, extra_args: Sequence[str] = (), **kwargs: Any):
+        kwargs.setdefault("model_name", Path(model_dir).name or "model")
+        super().__init__(**kwargs)
+        self.model_dir = Path(model_dir)
+        self.device = device
+        self.dtype = dtype
+        self.max_batch = max_batch
+        self.max_model_len = max_model_len
+        self.extra_args = list(extra_args)
+        self._weights_dir = self.model_dir
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "agentgym.policies.hf_server", "--model", str(self.model_dir),
+               "--host", self.host, "--port", str(self.port), "--served-model-name", self.model_name,
+               "--device", self.device, "--dtype", self.dtype, "--max-batch", str(self.max_batch)]
+        if self.max_model_len:
+            cmd += ["--max-model-len", str(self.max_model_len)]
+        if self._weights_dir != self.model_dir:
+            cmd += ["--weights", str(self._weights_dir), "--initial-version", str(self.version)]
+        return cmd + self.extra_args
+
+    async def load_weights(self, path: str | Path, timeout_s: float = 600.0) -> int:
+        version = await super().load_weights(path, timeout_s)
+        self._weights_dir = Path(path)
+        return version
 
 
 if __name__ == "__main__":

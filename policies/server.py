@@ -1,8 +1,9 @@
-"""Policy-server supervision: launch a model server subprocess, wait for health, restart it when it dies.
+"""Policy-server supervision shared by every backend: launch a server subprocess, wait for health, restart it.
 
 ``ManagedServer`` owns one OpenAI-compatible server process (C2 contract) in its own process group with
-a free loopback port and a log file. Subclasses only say which command line to run: ``HFServer`` runs
-the built-in transformers server (``agentgym.policies.hf_server``); the vLLM backend subclasses it too.
+a free loopback port and a log file. Backends subclass it and only say which command line to run:
+``HFServer`` (``policies/hf_server.py``, next to the built-in transformers server it launches) and
+``VLLMServer`` (``policies/vllm_server.py``).
 
     async with HFServer(model_dir, watchdog=True) as server:
         policy = TokenPolicy(model_dir, base_urls=[server.base_url])
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -253,38 +254,3 @@ class ManagedServer:
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(Exception):
                 kill_group_now(proc.pid)
-
-
-class HFServer(ManagedServer):
-    """The built-in transformers server (``python -m agentgym.policies.hf_server``) for a model directory.
-
-    A restart (watchdog or ``restart()``) reloads the last weights given to ``load_weights`` with the same
-    version number, so a crash does not silently roll the policy back.
-    """
-
-    def __init__(self, model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32", max_batch: int = 64,
-                 max_model_len: int | None = None, extra_args: Sequence[str] = (), **kwargs: Any):
-        kwargs.setdefault("model_name", Path(model_dir).name or "model")
-        super().__init__(**kwargs)
-        self.model_dir = Path(model_dir)
-        self.device = device
-        self.dtype = dtype
-        self.max_batch = max_batch
-        self.max_model_len = max_model_len
-        self.extra_args = list(extra_args)
-        self._weights_dir = self.model_dir
-
-    def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "agentgym.policies.hf_server", "--model", str(self.model_dir),
-               "--host", self.host, "--port", str(self.port), "--served-model-name", self.model_name,
-               "--device", self.device, "--dtype", self.dtype, "--max-batch", str(self.max_batch)]
-        if self.max_model_len:
-            cmd += ["--max-model-len", str(self.max_model_len)]
-        if self._weights_dir != self.model_dir:
-            cmd += ["--weights", str(self._weights_dir), "--initial-version", str(self.version)]
-        return cmd + self.extra_args
-
-    async def load_weights(self, path: str | Path, timeout_s: float = 600.0) -> int:
-        version = await super().load_weights(path, timeout_s)
-        self._weights_dir = Path(path)
-        return version

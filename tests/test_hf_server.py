@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 openai = pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 
-from agentgym.policies.server import HFServer  # noqa: E402
+from agentgym.policies.hf_server import HFServer  # noqa: E402
 from test_token_policy import SQL_CALL, sql_env_start, sql_tool_model  # noqa: E402  (shared cached model)
 
 MAX_LEN = 4096

@@ -313,7 +313,7 @@ async def test_train_rl_with_lora_exports_plain_weights_and_resumes_from_the_ada
     import json
 
     import agentgym
-    from agentgym.policies.server import HFServer
+    from agentgym.policies.hf_server import HFServer
     from agentgym.policies.token_policy import TokenPolicy
     from agentgym.trainers.rl import TrainTask, train_rl
 

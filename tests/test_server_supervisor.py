@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("fastapi")
 
 import agentgym  # noqa: E402
-from agentgym.policies.server import HFServer, ManagedServer, ServerStartError  # noqa: E402
+from agentgym.policies.hf_server import HFServer  # noqa: E402
+from agentgym.policies.server import ManagedServer, ServerStartError  # noqa: E402
 from agentgym.processes import alive, group_members  # noqa: E402
 from agentgym.policies.token_policy import TokenPolicy  # noqa: E402
 from agentgym.rollout import INFRA_TERMINATIONS, RolloutConfig, RolloutEngine, make_jobs  # noqa: E402

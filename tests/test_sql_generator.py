@@ -31,6 +31,8 @@ from agentgym.envs.sql.questions import (
     hardness,
     supported_kinds,
 )
+from agentgym.envs.sql.questions.instances import InstanceData, valid_gold
+from agentgym.envs.sql.questions.template import Built
 
 REQUIRED_FAMILIES = {"retail", "school", "hospital", "flights", "library", "hr", "music", "real_estate"}
 COUNT = 200
@@ -368,10 +370,10 @@ def test_hardness_labels() -> None:
 
 def test_degenerate_gold_is_rejected(dbs: dict[str, list[Path]]) -> None:
     fam = FAMILIES["retail"]
-    data = Q._Data(fam, dbs["retail"])
+    data = InstanceData(fam, dbs["retail"])
     try:
-        ok = Q._Built("SELECT status, COUNT(*) FROM orders GROUP BY status", "q")
-        assert Q._valid(data, ok)
+        ok = Built("SELECT status, COUNT(*) FROM orders GROUP BY status", "q")
+        assert valid_gold(data, ok)
         for sql in (
             "SELECT name FROM products WHERE price < 0",  # empty
             "SELECT COUNT(*) FROM sqlite_master",  # identical on every instance
@@ -381,20 +383,20 @@ def test_degenerate_gold_is_rejected(dbs: dict[str, list[Path]]) -> None:
             "SELECT name FROM products ORDER BY RANDOM() LIMIT 3",  # non-deterministic
             "SELECT nope FROM products",  # error
         ):
-            assert not Q._valid(data, Q._Built(sql, "q")), sql
-        tie = Q._Built(
+            assert not valid_gold(data, Built(sql, "q")), sql
+        tie = Built(
             "SELECT category FROM products ORDER BY category LIMIT 1",
             "q",
             order_key_sql="SELECT category FROM products ORDER BY category",
             limit=1,
         )
-        assert not Q._valid(data, tie)
-        unordered_keys = Q._Built(
+        assert not valid_gold(data, tie)
+        unordered_keys = Built(
             "SELECT name, region FROM stores WHERE region = 'North' ORDER BY region",
             "q",
             order_key_sql="SELECT region FROM stores WHERE region = 'North' ORDER BY region",
         )
-        assert not Q._valid(data, unordered_keys)
+        assert not valid_gold(data, unordered_keys)
     finally:
         data.close()
 

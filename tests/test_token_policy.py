@@ -17,7 +17,7 @@ pytest.importorskip("fastapi")
 import agentgym  # noqa: E402
 from agentgym.cache import cache_dir  # noqa: E402
 from agentgym.errors import PolicyError  # noqa: E402
-from agentgym.policies.server import HFServer  # noqa: E402
+from agentgym.policies.hf_server import HFServer  # noqa: E402
 from agentgym.policies.tiny_model import cached_tiny_model, fit_tiny_model  # noqa: E402
 from agentgym.policies.token_policy import TokenPolicy  # noqa: E402
 from agentgym.policy import PolicyObservation  # noqa: E402

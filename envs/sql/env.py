@@ -10,10 +10,12 @@ may be permuted). Set-based EX (BIRD), syntax, schema-linking and n-gram scores 
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from agentgym.actions import random_tool_call
 from agentgym.env import EnvSnapshot
 from agentgym.envs.sql.evaluation import evaluate_sql
 from agentgym.envs.sql.executor import SqlExecutor, shared_executor
@@ -55,21 +57,17 @@ class SqlEnv(ToolEnv):
         self.query_timeout_s = query_timeout_s
         self.display_rows = display_rows
         self._executor = executor
-        self._world: SqlWorld | None = None
         self.history: list[dict[str, Any]] = []
 
     # --- suite and episode ------------------------------------------------------------------------
 
     def load_suite(self) -> TaskSuite:
-        self._world = load_world(self.dataset, self.path)
-        return self._world.suite
+        return self.world.suite
 
-    @property
+    @cached_property
     def world(self) -> SqlWorld:
-        if self._world is None:
-            self.load_suite()
-        assert self._world is not None
-        return self._world
+        """Databases and schemas shared by every episode (``load_world`` builds them once per process)."""
+        return load_world(self.dataset, self.path)
 
     @property
     def executor(self) -> SqlExecutor:
@@ -156,12 +154,5 @@ class SqlEnv(ToolEnv):
         if rng.random() < 0.3:
             query += f" LIMIT {int(rng.integers(1, 20))}"
         tool_name = "submit_sql" if rng.random() < 0.5 else "execute_sql"
-        style = int(rng.integers(3))
-        if style == 0:
-            return {"role": "assistant", "content": None, "tool_calls": [{
-                "id": f"call_{int(rng.integers(1 << 30)):x}", "type": "function",
-                "function": {"name": tool_name, "arguments": json.dumps({"query": query})}}]}
-        if style == 1:
-            return '<tool_call>' + json.dumps({"name": tool_name, "arguments": {"query": query}}) + '</tool_call>'
         tag = "solution" if tool_name == "submit_sql" else "sql"
-        return f"<think>try this</think><{tag}>{query}</{tag}>"
+        return random_tool_call(rng, tool_name, {"query": query}, tag=tag, thought="try this")

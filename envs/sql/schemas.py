@@ -1,7 +1,7 @@
 """Schema families of the SQL environment: typed tables, columns and natural-language names, as pure data.
 
 Each column carries a semantic ``kind`` that drives both value generation (``database.py``) and which question
-templates may use it (``questions.py``). Categorical vocabularies live here so every instance of a family shares
+templates may use it (the ``questions`` package). Categorical vocabularies live here so every instance of a family shares
 them (a literal such as department 'Sales' exists in every instance); row-level draws differ per instance.
 """
 
