@@ -4,11 +4,14 @@ The experiments' ``--policy model`` path: ``sft_tiny_model`` builds a tiny model
 env's texts and clones the oracle's train-split episodes for a few steps (a weak-but-nonzero policy);
 ``served`` starts the built-in server and yields a sampling TokenPolicy (temperature 1) and a greedy one.
 ``env_factory`` and ``split_tasks`` give the experiments one way to reach the env kinds they run on; ``rate``
-reports a success count with its Wilson 95% interval.
+reports a success count with its Wilson 95% interval. ``add_policy_arguments`` (or ``add_model_arguments``) gives
+them one command line, and ``run_section`` one results file that keeps a section per (policy, env) run.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import math
 import os
@@ -20,6 +23,8 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from _common import RESULTS, write_results  # noqa: E402
 
 import agentgym  # noqa: E402
 from agentgym.policy import make_policy  # noqa: E402
@@ -44,11 +49,7 @@ def env_factory(kind: str, split: str, **options: Any) -> Callable[[], Any]:
 
 async def split_tasks(kind: str, split: str, n: int, **options: Any) -> list[str]:
     """The first `n` task ids of a split."""
-    env = env_factory(kind, split, **options)()
-    try:
-        return [t.id for t in (await env.aload_suite()).tasks(split)[:n]]
-    finally:
-        await env.aclose()
+    return [t.id for t in (await agentgym.asuite(ENV_IDS[kind], split=split, **options)).tasks(split)[:n]]
 
 
 async def oracle_records(kind: str, tasks: list[str], **options: Any) -> list[EpisodeRecord]:
@@ -95,7 +96,7 @@ class Served:
 async def served(model_dir: Path, *, max_model_len: int, max_tokens: int,
                  temperature: float = 1.0) -> AsyncIterator[Served]:
     """Serve `model_dir` with HFServer; yield the sampling and greedy TokenPolicies; stop everything on exit."""
-    from agentgym.policies.server import HFServer
+    from agentgym.policies.hf_server import HFServer
     from agentgym.policies.token_policy import TokenPolicy
 
     async with HFServer(model_dir, max_model_len=max_model_len) as server:
@@ -107,20 +108,68 @@ async def served(model_dir: Path, *, max_model_len: int, max_tokens: int,
             yield Served(server, sample, greedy)
 
 
+def experiment_parser(doc: str) -> argparse.ArgumentParser:
+    """A command-line parser whose help is the experiment's whole docstring (what it measures and how)."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay a matplotlib figure out, write it at 120 dpi and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def add_model_arguments(ap: Any, *, env: str = "sql", env_help: str = "which env", max_tokens: int = 48,
+                        max_model_len: int = 2048) -> None:
+    """The tiny model's command-line options: the env it acts in, its size, its SFT, its serving limits, a work dir."""
+    ap.add_argument("--env", default=env, choices=sorted(ENV_IDS), help=env_help)
+    ap.add_argument("--horizon", type=int, default=2, help="corridor rooms")
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--sft-episodes", type=int, default=64, help="oracle train episodes to clone")
+    ap.add_argument("--sft-steps", type=int, default=60)
+    ap.add_argument("--sft-lr", type=float, default=3e-3)
+    ap.add_argument("--max-tokens", type=int, default=max_tokens)
+    ap.add_argument("--max-model-len", type=int, default=max_model_len)
+    ap.add_argument("--work", default=None, help="work dir (reused: an SFT model already there is not retrained)")
+
+
 def add_policy_arguments(ap: Any) -> None:
     """The command-line options every search/critic bench shares: which policy and env, and the tiny model's SFT."""
     ap.add_argument("--policy", default="scripted", choices=["scripted", "model"],
                     help="scripted SQL stand-in, or the tiny SFT'd model behind HFServer + TokenPolicy")
-    ap.add_argument("--env", default="sql", choices=sorted(ENV_IDS), help="--policy model: which env")
-    ap.add_argument("--horizon", type=int, default=2, help="corridor rooms")
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--sft-episodes", type=int, default=64)
-    ap.add_argument("--sft-steps", type=int, default=60)
-    ap.add_argument("--sft-lr", type=float, default=3e-3)
-    ap.add_argument("--max-tokens", type=int, default=48)
-    ap.add_argument("--max-model-len", type=int, default=2048)
-    ap.add_argument("--work", default=None, help="work dir (reused: an SFT model already there is not retrained)")
+    add_model_arguments(ap, env_help="--policy model: which env")
+
+
+def parse_policy_arguments(ap: Any) -> Any:
+    """Parse ``add_policy_arguments``' options; the scripted policy is a stand-in for SQL only."""
+    args = ap.parse_args()
+    if args.policy == "scripted" and args.env != "sql":
+        ap.error("the scripted policy exists for sql only; use --policy model for other envs")
+    return args
+
+
+def load_sections(name: str) -> dict[str, Any]:
+    """Sections of earlier runs in bench/results/<name>.json; a file from before sections is the 'scripted/sql' one."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    if "sections" in old:
+        return old["sections"]
+    return {"scripted/sql": {k: v for k, v in old.items() if k not in ("benchmark", "machine", "plot", "note")}}
+
+
+def run_section(name: str, args: Any, run_scripted: Callable[[Any], Any], run_model: Callable[[Any], Any],
+                plot: Callable[[dict[str, Any], Path], None], note: str) -> None:
+    """Run the (policy, env) section `args` picks, keep the file's other sections, redraw them all and write."""
+    section = asyncio.run(run_scripted(args) if args.policy == "scripted" else run_model(args))
+    sections = {**load_sections(name), f"{args.policy}/{args.env}": section}
+    plot(sections, RESULTS / f"{name}.png")
+    write_results(name, {"sections": sections, "plot": f"bench/results/{name}.png", "note": note})
 
 
 @dataclass
@@ -136,7 +185,6 @@ class PreparedModel:
 
 async def prepare_model(args: Any, name: str) -> PreparedModel:
     """Record oracle train episodes and SFT a tiny model on them, as ``add_policy_arguments`` configures."""
-    import asyncio
     import tempfile
     import time
 

@@ -18,7 +18,6 @@ format (invalid calls) and the door prior. Runs in ~10 min on 2 busy cores with 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import tempfile
@@ -29,10 +28,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, write_results  # noqa: E402
-from _search_common import env_factory, oracle_records, rate, served, sft_tiny_model, split_tasks  # noqa: E402
+from _search_common import (add_model_arguments, env_factory, experiment_parser, oracle_records, rate,  # noqa: E402
+                            save_figure, served, sft_tiny_model, split_tasks)
 
+from agentgym.planning.mcts import MCTSConfig, search  # noqa: E402
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
-from agentgym.trainers.mcts import MCTSConfig, search  # noqa: E402
 from agentgym.trainers.preferences import step_preference_pairs  # noqa: E402
 
 
@@ -161,20 +161,12 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     ax.set_xticks([r["iteration"] for r in rows])
     ax.set_title(title, fontsize=9)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--env", default="corridor", choices=["corridor", "sql", "search"])
-    ap.add_argument("--horizon", type=int, default=2, help="corridor rooms")
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--sft-episodes", type=int, default=64, help="oracle train episodes to clone")
-    ap.add_argument("--sft-steps", type=int, default=60)
-    ap.add_argument("--sft-lr", type=float, default=3e-3)
+    ap = experiment_parser(__doc__)
+    add_model_arguments(ap, env="corridor", max_tokens=24, max_model_len=1024)
     ap.add_argument("--train-tasks", type=int, default=64, help="train tasks searched per iteration")
     ap.add_argument("--test-tasks", type=int, default=25)
     ap.add_argument("--eval-samples", type=int, default=4, help="sampled (T=1) episodes per test task")
@@ -186,9 +178,6 @@ if __name__ == "__main__":
     ap.add_argument("--dpo-lr", type=float, default=1e-3)
     ap.add_argument("--dpo-epochs", type=int, default=3)
     ap.add_argument("--nll-weight", type=float, default=1.0, help="chosen-action NLL term (RPO; 0 = plain DPO)")
-    ap.add_argument("--max-tokens", type=int, default=24)
-    ap.add_argument("--max-model-len", type=int, default=1024)
-    ap.add_argument("--work", default=None, help="work dir (reused: an SFT model already there is not retrained)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="mcts_dpo")
     a = ap.parse_args()

@@ -13,9 +13,6 @@ Usage: python bench/qvalue_best_of_n.py [--policy scripted|model] [--env sql|sea
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -24,13 +21,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, write_results  # noqa: E402
 from _scripted_sql import ScriptedSqlPolicy  # noqa: E402
-from _search_common import (ENV_IDS, add_policy_arguments, env_factory, prepare_model, rate, served, split_tasks)  # noqa: E402
+from _search_common import (ENV_IDS, add_policy_arguments, env_factory, experiment_parser,  # noqa: E402
+                            parse_policy_arguments, prepare_model, rate, run_section, save_figure, served,
+                            split_tasks)
 
+from agentgym.planning.best_of_n import BestOfNPolicy  # noqa: E402
 from agentgym.records import EpisodeWriter  # noqa: E402
+from agentgym.registry import asuite  # noqa: E402
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
-from agentgym.trainers.best_of_n import BestOfNPolicy  # noqa: E402
 from agentgym.trainers.qvalue import QValueConfig, fit_critic_from_records, load_critic  # noqa: E402
 
 NAME = "qvalue_best_of_n"
@@ -71,9 +70,7 @@ async def experiment(kind: str, behaviour: Any, sampler: Any, train: list[str], 
 
 
 async def run_scripted(args: Any) -> dict[str, Any]:
-    probe = env_factory("sql", "train")()
-    suite = await probe.aload_suite()
-    await probe.aclose()
+    suite = await asuite(ENV_IDS["sql"], split="train")
     gold = lambda tid: suite.get(tid).data["gold_sql"]  # noqa: E731
     train = [t.id for t in suite.tasks("train")[:args.train_tasks]]
     test = [t.id for t in suite.tasks("test")[:args.test_tasks]]
@@ -99,17 +96,6 @@ async def run_model(args: Any) -> dict[str, Any]:
             "sft_seconds": sft_seconds, "sft_reused": sft_reused, **res}
 
 
-def load_sections() -> dict[str, Any]:
-    """Sections of earlier runs; a file from before sections existed becomes the 'scripted/sql' section."""
-    path = RESULTS / f"{NAME}.json"
-    if not path.exists():
-        return {}
-    old = json.loads(path.read_text())
-    if "sections" in old:
-        return old["sections"]
-    return {"scripted/sql": {k: v for k, v in old.items() if k not in ("benchmark", "machine")}}
-
-
 def plot(sections: dict[str, Any], path: Path) -> None:
     """Success vs N (log2 axis) per section, no-CQL and CQL critics; Wilson 95% CIs where recorded."""
     import matplotlib
@@ -133,25 +119,18 @@ def plot(sections: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("held-out success")
         ax.set_title(key, fontsize=9)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = experiment_parser(__doc__)
     add_policy_arguments(ap)
     ap.add_argument("--train-tasks", type=int, default=None, help="behaviour tasks (x4 episodes); default 60 / 16")
     ap.add_argument("--test-tasks", type=int, default=None, help="held-out tasks; default 40 / 25")
     ap.add_argument("--featurizer", default="bow", help="bow | minilm (frozen encoder of the critic)")
     ap.add_argument("--epochs", type=int, default=60, help="critic epochs")
-    a = ap.parse_args()
-    if a.policy == "scripted" and a.env != "sql":
-        ap.error("the scripted policy exists for sql only; use --policy model for other envs")
+    a = parse_policy_arguments(ap)
     a.train_tasks = a.train_tasks or (60 if a.policy == "scripted" else 16)
     a.test_tasks = a.test_tasks or (40 if a.policy == "scripted" else 25)
-    section = asyncio.run(run_scripted(a) if a.policy == "scripted" else run_model(a))
-    sections = {**load_sections(), f"{a.policy}/{a.env}": section}
-    plot(sections, RESULTS / f"{NAME}.png")
-    write_results(NAME, {"sections": sections, "plot": f"bench/results/{NAME}.png",
-                         "note": "each section is one (policy, env) run; 'scripted' is NOT a model"})
+    run_section(NAME, a, run_scripted, run_model, plot,
+                note="each section is one (policy, env) run; 'scripted' is NOT a model")

@@ -14,9 +14,6 @@ Usage: python bench/search_vs_sampling.py [--policy scripted|model] [--env sql|s
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,12 +21,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, write_results  # noqa: E402
 from _scripted_sql import ScriptedSqlPolicy  # noqa: E402
-from _search_common import (ENV_IDS, add_policy_arguments, env_factory, prepare_model, rate, served, split_tasks)  # noqa: E402
+from _search_common import (ENV_IDS, add_policy_arguments, env_factory, experiment_parser,  # noqa: E402
+                            parse_policy_arguments, prepare_model, rate, run_section, save_figure, served,
+                            split_tasks)
 
+from agentgym.planning.mcts import MCTSConfig, search  # noqa: E402
+from agentgym.registry import asuite  # noqa: E402
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
-from agentgym.trainers.mcts import MCTSConfig, search  # noqa: E402
 
 NAME = "search_vs_sampling"
 
@@ -74,9 +73,7 @@ async def compare(make_env: Any, tasks: list[str], greedy: Any, sampler: Any, bu
 
 async def run_scripted(args: Any) -> dict[str, Any]:
     make_env = env_factory("sql", "test")
-    probe = make_env()
-    suite = await probe.aload_suite()
-    await probe.aclose()
+    suite = await asuite(ENV_IDS["sql"], split="test")
     tasks = [t.id for t in suite.tasks("test")[:args.tasks]]
     gold = lambda tid: suite.get(tid).data["gold_sql"]  # noqa: E731
     results = await compare(make_env, tasks, ScriptedSqlPolicy(gold, greedy=True),
@@ -103,18 +100,6 @@ async def run_model(args: Any) -> dict[str, Any]:
             "results": results}
 
 
-def load_sections() -> dict[str, Any]:
-    """Sections of earlier runs; a file from before sections existed becomes the 'scripted/sql' section."""
-    path = RESULTS / f"{NAME}.json"
-    if not path.exists():
-        return {}
-    old = json.loads(path.read_text())
-    if "sections" in old:
-        return old["sections"]
-    keep = {k: old[k] for k in ("env", "policy", "budget_policy_calls_per_task", "results", "recorded_at") if k in old}
-    return {"scripted/sql": keep}
-
-
 def plot(sections: dict[str, Any], path: Path) -> None:
     """One panel per (policy, env) section: success (Wilson 95% CI) of each method, policy calls per solved task."""
     import matplotlib
@@ -139,24 +124,17 @@ def plot(sections: dict[str, Any], path: Path) -> None:
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{key} (budget {sec.get('budget_policy_calls_per_task')} calls/task)", fontsize=9)
         ax.set_ylabel("held-out tasks solved")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = experiment_parser(__doc__)
     add_policy_arguments(ap)
     ap.add_argument("--tasks", type=int, default=None, help="held-out tasks (default 30 scripted, 12 model)")
     ap.add_argument("--budget", type=int, default=12, help="policy calls per task")
     ap.add_argument("--max-depth", type=int, default=4, help="MCTS depth on sql/search")
-    a = ap.parse_args()
-    if a.policy == "scripted" and a.env != "sql":
-        ap.error("the scripted policy exists for sql only; use --policy model for other envs")
+    a = parse_policy_arguments(ap)
     a.tasks = a.tasks or (30 if a.policy == "scripted" else 12)
-    section = asyncio.run(run_scripted(a) if a.policy == "scripted" else run_model(a))
-    sections = {**load_sections(), f"{a.policy}/{a.env}": section}
-    plot(sections, RESULTS / f"{NAME}.png")
-    write_results(NAME, {"sections": sections, "plot": f"bench/results/{NAME}.png",
-                         "note": "success = held-out tasks solved using the env's reward to pick (search upper "
-                                 "bound); each section is one (policy, env) run; 'scripted' is NOT a model"})
+    run_section(NAME, a, run_scripted, run_model, plot,
+                note="success = held-out tasks solved using the env's reward to pick (search upper bound); "
+                     "each section is one (policy, env) run; 'scripted' is NOT a model")

@@ -1,9 +1,9 @@
-"""Policy extraction from a critic: argmax with a margin, Best-of-N imitation, AWR weights, Q-ranked pairs, and BestOfNPolicy.
+"""Best-of-N at inference time: sample N candidate actions from a policy and execute the one a critic values most.
 
-Operators of algorithms.md §3.8 as small pure functions over one state's candidate values, plus the sampling
-helper shared with MCTS (``sample_candidates``: N actions from any policy, deduplicated) and ``BestOfNPolicy``,
-a policy wrapper that samples N candidates from a base policy and executes the highest-Q one (Step-level Q-VM,
-Digi-Q inference).
+``sample_candidates`` draws N actions from any policy (one ``act_n`` request or N concurrent ``act`` calls) and
+drops duplicates; MCTS expands its nodes with it too. ``BestOfNPolicy`` wraps a base policy with a critic and keeps
+the base policy's own first sample unless another beats it by more than a margin (Step-level Q-VM, Digi-Q
+inference). Training the policy from a critic's values instead is ``agentgym.trainers.policy_extraction``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from agentgym.jsonutil import canonical_json
 from agentgym.messages import Message, message_text
 from agentgym.policy import Policy, PolicyAction, PolicyObservation
 
-# --- extraction operators (pure) ----------------------------------------------------------------------
+# --- choosing among candidates (pure) -----------------------------------------------------------------
 
 
 def argmax_with_margin(q: Sequence[float], margin: float = 0.0, default: int = 0) -> int:
@@ -30,27 +30,6 @@ def argmax_with_margin(q: Sequence[float], margin: float = 0.0, default: int = 0
     q = np.asarray(q, dtype=float)
     best = int(np.argmax(q))  # numpy's argmax returns the first maximum: deterministic
     return best if q[best] - q[default] > margin else default
-
-
-def best_of_n_imitation(advantages: Sequence[float], threshold: float) -> int | None:
-    """Digi-Q's rule: A clamped to [0, 1]; imitate argmax A iff A(best) > threshold, else nothing (None)."""
-    a = np.clip(np.asarray(advantages, dtype=float), 0.0, 1.0)
-    best = int(np.argmax(a))
-    return best if a[best] > threshold else None
-
-
-def awr_weights(advantages: Sequence[float], beta: float, max_weight: float = 100.0) -> np.ndarray:
-    """Advantage-weighted regression weights ``min(exp(A / beta), max_weight)``."""
-    return np.minimum(np.exp(np.asarray(advantages, dtype=float) / beta), max_weight)
-
-
-def preference_pair_from_q(q: Sequence[float], margin: float = 0.0) -> tuple[int, int] | None:
-    """(chosen, rejected) = (highest-Q, lowest-Q) candidate when their gap exceeds `margin`, else None."""
-    q = np.asarray(q, dtype=float)
-    if len(q) < 2:
-        return None
-    hi, lo = int(np.argmax(q)), int(np.argmin(q))
-    return (hi, lo) if q[hi] - q[lo] > margin else None
 
 
 # --- sampling candidates from a policy ---------------------------------------------------------------

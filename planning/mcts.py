@@ -10,6 +10,7 @@ Conventions: a node's return counts the reward received on entering it, ``G(x) =
 node ``N = 1 + Σ N(children)``, for a leaf (terminal, depth limit) ``N`` = simulations that ended there;
 ``Q(x) = W(x) / N(x)`` (mean backup) or the largest return seen (max backup). Terminal nodes are never expanded.
 Envs without native ``snapshot()``/``restore()`` are wrapped in ``agentgym.replay.ReplayEnvAdapter``.
+The tree's node type, ``agentgym.search_tree.Node``, lives in the core so training can read trees without search.
 """
 
 from __future__ import annotations
@@ -18,21 +19,21 @@ import asyncio
 import inspect
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from agentgym.env import AsyncEnv, EnvSnapshot, SupportsSnapshot
+from agentgym.env import AsyncEnv, SupportsSnapshot
 from agentgym.errors import ContextOverflowError, InfrastructureError
-from agentgym.jsonutil import to_jsonable
-from agentgym.messages import Message, message_text
+from agentgym.messages import Message
+from agentgym.planning.best_of_n import sample_candidates
 from agentgym.policy import Policy, PolicyAction, PolicyObservation
 from agentgym.replay import ReplayEnvAdapter
-from agentgym.trainers.best_of_n import sample_candidates
+from agentgym.search_tree import Node
 
-# --- selection rules and priors (pure; pinned to algorithms.md §4.0) -------------------------------------
+# --- selection rules and priors (pure; each pinned to hand-computed values in tests/test_mcts.py) ---------
 
 
 def uct_score(q: float, visits: int, parent_visits: int, c: float = 1.0) -> float:
@@ -63,103 +64,6 @@ def sequence_priors(logprobs: Sequence[Sequence[float] | None], alpha: float = 1
     raw = [math.exp(sum(lp) / len(lp) ** alpha) for lp in logprobs]  # type: ignore[arg-type]
     total = sum(raw)
     return [r / total for r in raw]
-
-
-# --- the tree -------------------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Node:
-    """One env state reached by `action` from `parent`; statistics N, W and the best return seen."""
-
-    id: int
-    parent: Node | None = None
-    action: Message | None = None
-    prior: float = 1.0
-    depth: int = 0
-    logprobs: list[float] | None = None
-    token_ids: list[int] | None = None
-    prompt_token_ids: list[int] | None = None
-    N: int = 0
-    W: float = 0.0
-    max_return: float = -math.inf
-    reward: float = 0.0                      # reward received when the env stepped into this node
-    terminal: bool = False                   # terminated or truncated: never expanded
-    success: bool | None = None
-    observation: list[Message] = field(default_factory=list)  # new env messages on entering
-    snapshot: EnvSnapshot | None = None
-    children: list[Node] = field(default_factory=list)
-    expanded: bool = False
-    leaf_value: float | None = None          # evaluator's value of this state (cached)
-
-    def q(self, backup: str = "mean") -> float:
-        """The backed-up value: mean return (``W/N``) or the best return (max backup); 0 when unvisited."""
-        if self.N == 0:
-            return 0.0
-        return self.max_return if backup == "max" else self.W / self.N
-
-    @property
-    def visited(self) -> bool:
-        return self.N > 0
-
-    def path(self) -> list[Node]:
-        """Nodes from the root to this node (inclusive)."""
-        out, x = [], self
-        while x is not None:
-            out.append(x)
-            x = x.parent
-        return out[::-1]
-
-    def messages(self) -> list[Message]:
-        """The conversation a policy sees at this node: first messages, then each action and its observation."""
-        out: list[Message] = []
-        for x in self.path():
-            if x.action is not None:
-                out.append(dict(x.action))  # type: ignore[arg-type]
-            out.extend(x.observation)
-        return out
-
-    def walk(self) -> Iterator[Node]:
-        """This node and all descendants, depth first."""
-        stack = [self]
-        while stack:
-            x = stack.pop()
-            yield x
-            stack.extend(reversed(x.children))
-
-    def to_json(self, *, with_snapshots: bool = False) -> dict[str, Any]:
-        d = {"id": self.id, "parent": self.parent.id if self.parent else None, "depth": self.depth,
-             "action": to_jsonable(self.action), "action_text": message_text(self.action) if self.action else None,
-             "prior": self.prior, "N": self.N, "W": self.W,
-             "max_return": self.max_return if self.N else None, "reward": self.reward, "terminal": self.terminal,
-             "success": self.success, "expanded": self.expanded, "leaf_value": self.leaf_value,
-             "logprobs": self.logprobs, "observation": to_jsonable(self.observation),
-             "children": [c.id for c in self.children]}
-        if with_snapshots and self.snapshot is not None:
-            d["snapshot"] = {"env_id": self.snapshot.env_id, "task_id": self.snapshot.task_id,
-                             "payload": to_jsonable(self.snapshot.payload)}
-        return d
-
-
-def tree_from_json(nodes: Sequence[Mapping[str, Any]]) -> Node:
-    """Rebuild a tree (without snapshots) from ``SearchResult.to_json()["tree"]``; returns the root."""
-    built: dict[int, Node] = {}
-    for d in nodes:
-        built[d["id"]] = Node(id=d["id"], action=d["action"], prior=d["prior"], depth=d["depth"], N=d["N"], W=d["W"],
-                              max_return=d["max_return"] if d["max_return"] is not None else -math.inf,
-                              reward=d["reward"], terminal=d["terminal"], success=d["success"],
-                              expanded=d["expanded"], leaf_value=d["leaf_value"], logprobs=d.get("logprobs"),
-                              observation=list(d.get("observation") or []))
-    root = None
-    for d in nodes:
-        node = built[d["id"]]
-        node.children = [built[c] for c in d["children"]]
-        for c in node.children:
-            c.parent = node
-        if d["parent"] is None:
-            root = node
-    assert root is not None, "no root in tree"
-    return root
 
 
 # --- configuration and result -------------------------------------------------------------------------
@@ -285,7 +189,7 @@ class MCTS:
         t0 = time.perf_counter()
         obs, info = await asyncio.wait_for(self.env.areset(seed=seed, options=options), self.cfg.step_timeout_s)
         self._episode = {"seed": seed, "task_id": str(info.get("task_id") or ""),
-                         "env_id": str(info.get("env_id") or getattr(self.env, "env_id", ""))}
+                         "env_id": str(info.get("env_id") or self.env.env_id)}
         root = self._new_node(None, None, 1.0)
         root.observation = list(obs["messages"])
         root.snapshot = await self.env.snapshot()
@@ -371,14 +275,14 @@ class MCTS:
             ctx = list(node.prompt_token_ids) + list(node.token_ids)
         return PolicyObservation(messages=node.messages(), turn=node.depth, episode_id=f"mcts-{id(self):x}",
                                  env_id=self._episode.get("env_id", ""), task_id=self._episode.get("task_id", ""),
-                                 action_space=getattr(self.env, "action_space", None),
+                                 action_space=self.env.action_space,
                                  seed=self._episode.get("seed"), context_token_ids=ctx)
 
     async def _expand(self, node: Node) -> None:
         """Propose k candidate actions (deduplicated) and add them as unvisited children with sequence priors."""
         try:
             candidates, calls = await sample_candidates(self.policy, self._observation(node),
-                                                        list(getattr(self.env, "tools", [])), self.cfg.k,
+                                                        list(self.env.tools), self.cfg.k,
                                                         timeout_s=self.cfg.policy_timeout_s)
         except ContextOverflowError:  # the conversation no longer fits: a dead end, scored as failure
             node.expanded = True
@@ -405,7 +309,7 @@ class MCTS:
                                     env_id=self._episode.get("env_id", ""), task_id=self._episode.get("task_id", ""),
                                     seed=self._episode.get("seed"))
             try:
-                raw = await asyncio.wait_for(self.policy.act(obs, list(getattr(self.env, "tools", []))),
+                raw = await asyncio.wait_for(self.policy.act(obs, list(self.env.tools)),
                                              self.cfg.policy_timeout_s)
             except ContextOverflowError:
                 break

@@ -1,4 +1,4 @@
-"""Best-of-N extraction: bandit success probability 1 − (1 − p)^N, threshold and margin rules, candidate dedupe."""
+"""Best-of-N at inference: bandit success probability 1 − (1 − p)^N, the margin rule, candidate sampling and dedupe."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from agentgym.policy import PolicyAction, PolicyObservation
-from agentgym.trainers.best_of_n import (BestOfNPolicy, argmax_with_margin, awr_weights, best_of_n_imitation,
-                                         preference_pair_from_q, sample_candidates)
+from agentgym.planning.best_of_n import BestOfNPolicy, argmax_with_margin, sample_candidates
 
 Q_ARMS = [1.0, 0.5, 0.2, 0.0]  # arm 0 is best
 
@@ -67,18 +66,6 @@ async def test_argmax_over_the_full_candidate_set_is_deterministic():
 def test_margin_rule_keeps_the_base_sample_unless_beaten_by_more_than_the_margin():
     assert argmax_with_margin([0.5, 0.55], margin=0.1) == 0
     assert argmax_with_margin([0.5, 0.65], margin=0.1) == 1
-
-
-def test_threshold_rule_imitates_nothing_when_the_best_advantage_is_not_above_it():
-    assert best_of_n_imitation([0.02, 0.05, -0.3], threshold=0.05) is None
-    assert best_of_n_imitation([0.02, 0.06, -0.3], threshold=0.05) == 1
-    assert best_of_n_imitation([3.0, 0.9], threshold=0.95) == 0  # clamped to 1 > thr
-
-
-def test_awr_weights_and_q_pairs():
-    assert awr_weights([0.0, 0.1, 10.0], beta=0.1, max_weight=20.0) == pytest.approx([1.0, math.e, 20.0])
-    assert preference_pair_from_q([0.2, 0.9, 0.1]) == (1, 2)
-    assert preference_pair_from_q([0.4, 0.4]) is None and preference_pair_from_q([0.9, 0.1], margin=0.8) is None
 
 
 async def test_candidates_are_deduplicated_ignoring_tool_call_ids():

@@ -10,8 +10,8 @@ import pytest
 from agentgym.env import AsyncEnv, EnvSnapshot
 from agentgym.policy import PolicyAction
 from agentgym.replay import ReplayEnvAdapter
-from agentgym.trainers.mcts import (MCTSConfig, Node, puct_score, search, sequence_priors, tree_from_json,
-                                    uct_score, var_puct_score)
+from agentgym.planning.mcts import MCTSConfig, puct_score, search, sequence_priors, uct_score, var_puct_score
+from agentgym.search_tree import Node, tree_from_json
 
 # --- formulas -------------------------------------------------------------------------------------------
 

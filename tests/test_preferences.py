@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentgym.trainers.mcts import MCTSConfig, Node, search
+from agentgym.planning.mcts import MCTSConfig, search
+from agentgym.search_tree import Node
 from agentgym.trainers.preferences import rest_value_targets, step_preference_pairs
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from agentgym.jsonutil import to_jsonable
 from agentgym.messages import Message
-from agentgym.trainers.mcts import Node
+from agentgym.search_tree import Node
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Utterance-level Q-value critics on frozen features (Digi-Q / ArCHer layout): twin Q, twin V, Polyak targets.
 
-Equations (algorithms.md §3, §6.2), with ``'`` the target network:
+Equations (Digi-Q, Bai et al. 2025; ArCHer, Zhou et al. 2024; expectile V from IQL, Kostrikov et al. 2021; CQL,
+Kumar et al. 2020), with ``'`` the target network:
     L_Q   = Σ_i MSE(Q_i(s, a), r + γ (1 − d) B_i(s'))      B = V'_i(s')  ("in_sample", Digi-Q)
                                                           B = min(Q'_1, Q'_2)(s', argmax_a' Q'_1(s', a'))  ("max")
     L_V   = Σ_i E[|τ − 1(Q'_i(s, a) < V_i(s))| (Q'_i(s, a) − V_i(s))²]   (expectile; τ = 0.5 is in-sample SARSA)
