@@ -1,6 +1,6 @@
 """Ray scale-out of rollouts: many worker processes (or machines) pull episode jobs from one shared queue.
 
-    result = run_distributed(make_jobs(ids, 4), EnvSpec("agentgym/sql-v0", {"split": "train"}),
+    result = run_distributed(make_jobs(ids, 4), EnvFactorySpec("agentgym/sql-v0", {"split": "train"}),
                              functools.partial(TokenPolicy, model_dir, base_urls=urls),
                              workers=8, concurrency_per_worker=16, out_path="runs/x/episodes.jsonl")
 
@@ -10,7 +10,8 @@ one job at a time and plays it with a ``RolloutEngine`` (its env retries and inf
 hands the finished record back. The driver streams records into an ``EpisodeWriter`` as they arrive (so an
 interrupted run resumes like ``agentgym bench --resume``), and when a worker dies (``ray.kill``, OOM, a lost
 node) its leased jobs go back to the queue and a replacement worker starts: every job ends with exactly one
-record. Ray is imported lazily (``pip install 'agentgym[ray]'``).
+record. Ray is imported lazily (``pip install 'agentgym[ray]'``). ``RayCollector`` is the same machinery
+behind the ``agentgym.collect.Collector`` interface that a trainer step calls.
 """
 
 from __future__ import annotations
@@ -31,14 +32,17 @@ from agentgym.extras import require
 from agentgym.policy import Policy
 from agentgym.processes import descendants, proc_info, snapshot, stop_pids_sync
 from agentgym.records import EpisodeRecord, EpisodeWriter, iter_episodes
-from agentgym.rollout import EpisodeJob, RolloutConfig, RolloutEngine
+from agentgym.rollout import EpisodeJob, RolloutConfig, RolloutEngine, make_jobs
 
 PolicyFactory = Callable[[], Policy]
 
 
 @dataclass(frozen=True)
-class EnvSpec:
-    """A picklable env factory: ``agentgym.make(env_id, **kwargs)`` inside the worker process."""
+class EnvFactorySpec:
+    """A picklable env factory for Ray workers: ``agentgym.make(env_id, **kwargs)`` inside the worker process.
+
+    (Not ``agentgym.EnvSpec``, the registry's record of how an env id is built.)
+    """
 
     env_id: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -49,9 +53,9 @@ class EnvSpec:
         return make(self.env_id, **dict(self.kwargs))
 
 
-def as_env_factory(spec: EnvSpec | str | Callable[[], AsyncEnv]) -> Callable[[], AsyncEnv]:
-    """An env id string becomes ``EnvSpec(id)``; an EnvSpec or any picklable callable is used as is."""
-    return EnvSpec(spec) if isinstance(spec, str) else spec
+def as_env_factory(spec: EnvFactorySpec | str | Callable[[], AsyncEnv]) -> Callable[[], AsyncEnv]:
+    """An env id string becomes ``EnvFactorySpec(id)``; an EnvFactorySpec or any picklable callable is used as is."""
+    return EnvFactorySpec(spec) if isinstance(spec, str) else spec
 
 
 def infra_failure_record(job: EpisodeJob, policy_name: str, message: str, attempts: int) -> EpisodeRecord:
@@ -210,7 +214,7 @@ def worker_name(run_id: str, index: int) -> str:
     return f"agentgym-rollout-{run_id}-{index}"
 
 
-def run_distributed(jobs: Iterable[EpisodeJob], env_factory_spec: EnvSpec | str | Callable[[], AsyncEnv],
+def run_distributed(jobs: Iterable[EpisodeJob], env_factory_spec: EnvFactorySpec | str | Callable[[], AsyncEnv],
                     policy_factory: PolicyFactory, *, workers: int, concurrency_per_worker: int,
                     out_path: str | Path, ray_address: str | None = None, config: RolloutConfig | None = None,
                     resume: bool = True, max_job_attempts: int = 3, max_worker_restarts: int | None = None,
@@ -299,9 +303,36 @@ def run_distributed(jobs: Iterable[EpisodeJob], env_factory_spec: EnvSpec | str 
                                  requeued=stats["requeued"], wall_s=time.perf_counter() - started, worker_names=names)
 
 
-async def run_distributed_async(jobs: Iterable[EpisodeJob], env_factory_spec: EnvSpec | str,
+async def run_distributed_async(jobs: Iterable[EpisodeJob], env_factory_spec: EnvFactorySpec | str,
                                 policy_factory: PolicyFactory, *, workers: int, concurrency: int,
                                 out_path: str | Path, **kwargs: Any) -> DistributedResult:
     """``run_distributed`` from async code (in a thread), with `concurrency` episodes in flight over all workers."""
     return await asyncio.to_thread(run_distributed, list(jobs), env_factory_spec, policy_factory, workers=workers,
                                    concurrency_per_worker=max(1, concurrency // workers), out_path=out_path, **kwargs)
+
+
+@dataclass
+class RayCollector:
+    """``agentgym.collect.Collector`` on Ray: each call runs its jobs on ``workers`` actors (see ``run_distributed``).
+
+    Ray must already be running (``local_ray`` or a cluster) when a trainer owns it for the whole run;
+    otherwise each call starts and stops a local Ray of its own.
+    """
+
+    env_factory_spec: EnvFactorySpec | str
+    policy_factory: PolicyFactory
+    workers: int
+    concurrency: int = 8
+
+    async def collect(self, task_ids: Sequence[str], group_size: int, *, seed: int,
+                      out: Path | None = None) -> list[EpisodeRecord]:
+        """See ``Collector.collect``; without ``out`` the records pass through a temporary file."""
+        import tempfile
+
+        with contextlib.ExitStack() as stack:
+            path = out or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agentgym-"))) / "episodes.jsonl"
+            path.unlink(missing_ok=True)  # a resumed step replays its jobs from scratch
+            await run_distributed_async(make_jobs(task_ids, group_size, base_seed=seed), self.env_factory_spec,
+                                        self.policy_factory, workers=self.workers, concurrency=self.concurrency,
+                                        out_path=path, resume=False)
+            return list(iter_episodes(path))

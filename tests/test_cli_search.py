@@ -17,6 +17,9 @@ from agentgym.policy import make_policy  # noqa: E402
 from agentgym.records import EpisodeWriter  # noqa: E402
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
 
+# end-to-end training: minutes on a quiet 2-core machine, far longer on a loaded one; the guard is for hangs only
+pytestmark = pytest.mark.timeout(2400)
+
 ENV = "agentgym/corridor-v0"
 
 

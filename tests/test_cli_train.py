@@ -15,6 +15,9 @@ pytest.importorskip("transformers")
 
 from agentgym.cli import app  # noqa: E402
 
+# end-to-end training: minutes on a quiet 2-core machine, far longer on a loaded one; the guard is for hangs only
+pytestmark = pytest.mark.timeout(2400)
+
 ENV = "agentgym/corridor-v0"
 TRAIN = ["train", ENV, "--model", "tiny", "--tiny-hidden", "64", "--tiny-layers", "2", "--sft", "oracle",
          "--sft-episodes", "48", "--sft-steps", "150", "--sft-lr", "3e-3", "--episodes", "32", "--algo", "gigpo",
@@ -67,3 +70,15 @@ def test_train_rollouts_on_ray_workers(tmp_path):
     assert all(t["token_ids"] and t["logprobs"] for r in records for t in r["turns"])  # trainable records
     rows = [json.loads(line) for line in (out / "rl" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--algo", "gipgo"], "RLConfig.algo = 'gipgo': unknown credit estimator; known: bilevel_gae"),
+    (["--algo", "gigpo", "--credit", "lam=0.9"], "sets lam, which --algo gigpo does not read"),
+    (["--gamma", "0.9"], "--credit gamma=VALUE"),
+])
+def test_a_bad_rl_flag_fails_before_any_stage_runs(tmp_path, flags, message):
+    result = CliRunner().invoke(app, ["train", ENV, "--model", "tiny", "--sft", "oracle", "--out", str(tmp_path / "run"),
+                                      *flags])
+    assert result.exit_code != 0 and message in str(result.exception) + result.output
+    assert not (tmp_path / "run" / "base-model").exists() and not (tmp_path / "run" / "oracle").exists()

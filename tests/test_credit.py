@@ -1,4 +1,4 @@
-"""Credit estimators pinned to hand-computed numbers (algorithms.md §6.1)."""
+"""Credit estimators (GRPO, RLOO, REINFORCE++, GiGPO, GAE, MT-GRPO, min-form) pinned to hand-computed numbers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 
 from agentgym.records import EpisodeRecord, TurnRecord
 from agentgym.trainers.advantages import episode_advantage, turn_returns, weighted_whiten
-from agentgym.trainers.credit import (ESTIMATORS, CreditBatch, CreditConfig, anchor_key, broadcast_turn_to_tokens,
-                                      estimate, shape_rewards)
+from agentgym.trainers.credit import (ESTIMATORS, CreditBatch, CreditConfig, anchor_key, apply_min_form,
+                                      broadcast_turn_to_tokens, estimate)
 from agentgym.trainers.turn_credit import (bilevel_gae_tokens, gae, gigpo_advantages, min_form_exact,
                                            min_form_softmax, mt_grpo_advantages, token_gae, turn_gae_advantages)
 
@@ -241,9 +241,9 @@ def test_min_form_values():
     assert min_form_softmax([0.9, -0.5, 0.9], 0.1)[2] == pytest.approx(7.48e-7, rel=1e-2)
     assert min_form_exact([0.9, -0.5, 0.9]) == [-0.5, -0.5, 0.9]
     assert min_form_softmax([0.3, 0.8, 0.5], 1e-3)[0] == pytest.approx(0.3, abs=1e-9)  # T -> 0: total = min
-    shaped = shape_rewards(CreditBatch(["g"], [[0.9, -0.5, 0.9]], [0.0], [["a", "b", "c"]]), "min_form_exact")
+    shaped = apply_min_form(CreditBatch(["g"], [[0.9, -0.5, 0.9]], [0.0], [["a", "b", "c"]]), "min_form_exact")
     assert turn_returns(shaped.turn_rewards[0], 1.0) == pytest.approx([-0.5, -0.5, 0.9])
-    soft = shape_rewards(CreditBatch(["g"], [[0.9, -0.5, 0.9]], [0.0], [["a", "b", "c"]]), "min_form_softmax")
+    soft = apply_min_form(CreditBatch(["g"], [[0.9, -0.5, 0.9]], [0.0], [["a", "b", "c"]]), "min_form_softmax")
     assert turn_returns(soft.turn_rewards[0], 1.0) == pytest.approx(min_form_softmax([0.9, -0.5, 0.9]))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agentgym.distributed import EnvSpec, _Coordinator, coordinator_name, run_distributed
+from agentgym.distributed import EnvFactorySpec, _Coordinator, coordinator_name, run_distributed
 from agentgym.distributed import local_ray as start_local_ray
 from agentgym.processes import alive, cmdline, stop_pids_sync
 from agentgym.records import iter_episodes
@@ -25,7 +25,7 @@ ray = pytest.importorskip("ray")
 
 from agentgym.policies.oracle import OraclePolicy  # noqa: E402
 
-ENV = EnvSpec("agentgym/sql-v0", {"split": "train"})
+ENV = EnvFactorySpec("agentgym/sql-v0", {"split": "train"})
 
 
 def slow_oracle_factory(delay_s: float = 0.15):
@@ -98,6 +98,24 @@ def test_every_job_gets_exactly_one_record_and_resume_skips_finished_ones(local_
     again = run_distributed(jobs, ENV, OraclePolicy, workers=2, concurrency_per_worker=4, out_path=out)
     assert again.skipped == len(jobs) and again.records == []
     assert len(list(iter_episodes(out))) == len(jobs)
+
+
+def test_ray_and_local_collectors_play_the_same_episodes(local_ray, train_ids, tmp_path):
+    """One Collector interface: the same (task, sample, seed) jobs and outcomes on Ray workers as in this process."""
+    from agentgym.collect import LocalCollector
+    from agentgym.distributed import RayCollector
+
+    ids = train_ids[:3]
+    on_ray = asyncio.run(RayCollector(ENV, OraclePolicy, workers=2, concurrency=4).collect(
+        ids, 2, seed=7, out=tmp_path / "ray.jsonl"))
+    here = asyncio.run(LocalCollector(ENV, OraclePolicy(), concurrency=4).collect(ids, 2, seed=7))
+
+    def key(r):
+        return (r.task_id, r.sample, r.seed, r.group_id, r.success)
+
+    assert len(on_ray) == 6 and sorted(map(key, on_ray)) == sorted(map(key, here))
+    assert all(r.success for r in on_ray)
+    assert sorted(map(key, iter_episodes(tmp_path / "ray.jsonl"))) == sorted(map(key, on_ray))
 
 
 def test_a_worker_killed_mid_run_loses_no_job(local_ray, train_ids, tmp_path):
@@ -174,13 +192,13 @@ def marked_processes(marker: str) -> list[int]:
 OWN_RAY_DRIVER = textwrap.dedent("""
     import json, os, sys
     from pathlib import Path
-    from agentgym.distributed import EnvSpec, run_distributed
+    from agentgym.distributed import EnvFactorySpec, run_distributed
     from agentgym.policies.oracle import OraclePolicy
     from agentgym.processes import alive, cmdline
     from agentgym.rollout import make_jobs
 
     out, marker, ids = sys.argv[1], os.environ["RAY_CLEANUP_MARKER"], json.loads(sys.argv[2])
-    result = run_distributed(make_jobs(ids), EnvSpec("agentgym/sql-v0", {"split": "train"}), OraclePolicy,
+    result = run_distributed(make_jobs(ids), EnvFactorySpec("agentgym/sql-v0", {"split": "train"}), OraclePolicy,
                              workers=1, concurrency_per_worker=2, out_path=out)
     left = []
     for entry in Path("/proc").iterdir():

@@ -11,12 +11,15 @@ import pytest
 pytest.importorskip("transformers")
 
 import agentgym  # noqa: E402
-from agentgym.policies.server import HFServer  # noqa: E402
+from agentgym.policies.hf_server import HFServer  # noqa: E402
 from agentgym.policies.tiny_model import build_tiny_model  # noqa: E402
 from agentgym.policies.token_policy import TokenPolicy  # noqa: E402
 from agentgym.records import iter_episodes  # noqa: E402
 from agentgym.trainers.config import RLConfig, build_config  # noqa: E402
 from agentgym.trainers.rl import TrainTask, train_rl  # noqa: E402
+
+# end-to-end training: minutes on a quiet 2-core machine, far longer on a loaded one; the guard is for hangs only
+pytestmark = pytest.mark.timeout(2400)
 
 ENV = "agentgym/corridor-v0"
 

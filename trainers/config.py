@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentgym.errors import AgentGymError
+from agentgym.trainers.credit import ESTIMATORS, MIN_FORMS, CreditConfig, credit_help, unread_params
 from agentgym.trainers.lora import DEFAULT_TARGETS as LORA_TARGETS
 from agentgym.trainers.shaping import parse_shaping
 
@@ -32,6 +33,8 @@ def opt(default: Any, help: str, **constraints: Any) -> Any:
     """A config field with a help line; ``constraints``: ``ge``/``gt``/``le`` bounds checked by ``validate``."""
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **constraints})
+    if dataclasses.is_dataclass(default):  # a section such as RLConfig.credit: a fresh copy per config
+        return field(default_factory=lambda d=default: dataclasses.replace(d), metadata={"help": help, **constraints})
     return field(default=default, metadata={"help": help, **constraints})
 
 
@@ -48,7 +51,8 @@ class RunConfig:
     eval_every: int = opt(0, "held-out evaluation every N steps (0: only at the end)", ge=0)
     device: str = opt("cpu", "torch device: cpu, cuda, cuda:1")
     dtype: Literal["float32", "bfloat16", "float16"] = opt("float32", "parameter dtype of the trained model")
-    deterministic: bool = opt(True, "torch deterministic algorithms (exact resume on CPU)")
+    deterministic: bool = opt(True, "torch deterministic algorithms: with the (always seeded) RNGs, a seed "
+                                    "reproduces a run")
     tensorboard: bool = opt(True, "also write TensorBoard events to run_dir/tb (needs the tensorboard package)")
     lora_rank: int = opt(0, "LoRA rank r: train rank-r adapters on a frozen base (0: full fine-tuning; needs peft)",
                          ge=0)
@@ -57,6 +61,11 @@ class RunConfig:
                               ge=0.0, le=0.9)
     lora_targets: list[str] = opt(list(LORA_TARGETS),
                                   "module names that get LoRA adapters (Llama/Qwen attention and MLP projections)")
+
+    def plain(self, name: str) -> Any:
+        """Field ``name`` as plain data for config.yaml (a section becomes a mapping)."""
+        value = getattr(self, name)
+        return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
     def validate(self) -> None:
         """Check bounds declared with ``opt(..., ge=, gt=, le=)`` and family rules; raises ConfigError."""
@@ -72,6 +81,25 @@ class RunConfig:
         if self.lora_rank > 0 and not self.lora_targets:
             raise ConfigError(f"{type(self).__name__}.lora_targets is empty: LoRA (lora_rank = {self.lora_rank}) "
                               "needs at least one module name, e.g. q_proj,v_proj")
+
+
+def configure_determinism(cfg: RunConfig) -> bool:
+    """Seed python/numpy/torch from ``cfg.seed`` and, if ``cfg.deterministic``, make torch kernels deterministic.
+
+    Returns torch's previous determinism flag, so a trainer can put it back when it ends.
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    before = torch.are_deterministic_algorithms_enabled()
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return before
 
 
 @dataclass
@@ -111,7 +139,9 @@ class RLConfig(RunConfig):
 
     model: str = opt("", "initial policy directory (save_pretrained layout)")
     env_id: str = opt("agentgym/sql-v0", "training environment")
-    algo: str = opt("grpo", "credit estimator: grpo, drgrpo, rloo, reinforce_pp, gigpo, turn_gae, ...")
+    algo: str = opt("grpo", f"credit estimator: {', '.join(ESTIMATORS)}")
+    credit: CreditConfig = opt(CreditConfig(), "parameters of the chosen estimator, --credit KEY=VALUE (repeatable) or "
+                                               "YAML credit: {KEY: VALUE}; only those --algo reads (see --help-config)")
     steps: int = opt(8, "policy updates", ge=1)
     tasks_per_step: int = opt(4, "distinct tasks per update", ge=1)
     group_size: int = opt(4, "episodes per task (the group of group-relative estimators)", ge=1)
@@ -127,9 +157,6 @@ class RLConfig(RunConfig):
     kl_coef: float = opt(0.0, "β of the KL-to-reference loss (0: no reference model)", ge=0.0)
     kl_estimator: Literal["k1", "k2", "k3", "k3+"] = opt("k3", "KL estimator")
     tis_cap: float | None = opt(2.0, "truncated importance sampling cap C (null: off)", gt=0.0)
-    gamma: float = opt(1.0, "turn discount", ge=0.0, le=1.0)
-    gae_lambda: float = opt(1.0, "λ of turn-level GAE", ge=0.0, le=1.0)
-    gigpo_omega: float = opt(1.0, "ω weighting GiGPO's step-group advantage", ge=0.0)
     group_filter: str = opt("zero-variance", "zero-variance | none | top:<fraction>")
     reward_shaping: str = opt("", "training-only reward terms NAME=WEIGHT,... (invalid_action, tool_error, or a "
                                   "reward component such as syntax_ok); the env's reward is unchanged")
@@ -141,12 +168,29 @@ class RLConfig(RunConfig):
     max_tokens: int = opt(512, "generation budget per turn", ge=1)
     checkpoint_every: int = opt(10, "save a checkpoint every N updates", ge=1)
 
+    def plain(self, name: str) -> Any:
+        """As ``RunConfig.plain``; ``credit`` keeps only the parameters the chosen estimator reads."""
+        if name == "credit":
+            return {p: getattr(self.credit, p) for p in ESTIMATORS[self.algo].params}
+        return super().plain(name)
+
     def validate(self) -> None:
         super().validate()
         if not self.model:
             raise ConfigError("RLConfig.model is required: the initial policy directory")
-        if self.min_form not in (None, "min_form_softmax", "min_form_exact"):
-            raise ConfigError(f"RLConfig.min_form = {self.min_form!r}: expected min_form_softmax or min_form_exact")
+        if self.algo not in ESTIMATORS:
+            raise ConfigError(f"RLConfig.algo = {self.algo!r}: unknown credit estimator; known: "
+                              f"{', '.join(sorted(ESTIMATORS))}")
+        unread = unread_params(self.algo, self.credit)
+        if unread:
+            reads = ", ".join(ESTIMATORS[self.algo].params) or "no parameters"
+            raise ConfigError(f"RLConfig.credit sets {', '.join(unread)}, which --algo {self.algo} does not read "
+                              f"(it reads {reads})")
+        for name in ("gamma", "lam", "gigpo_gamma", "high_level_gamma"):
+            if not 0.0 <= getattr(self.credit, name) <= 1.0:
+                raise ConfigError(f"RLConfig.credit.{name} = {getattr(self.credit, name)!r}: must be in [0, 1]")
+        if self.min_form not in (None, *MIN_FORMS):
+            raise ConfigError(f"RLConfig.min_form = {self.min_form!r}: expected one of {', '.join(MIN_FORMS)}")
         try:
             parse_shaping(self.reward_shaping)
         except ValueError as exc:
@@ -213,11 +257,57 @@ def _coerce(cls: type, name: str, tp: Any, value: Any) -> Any:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{where} = {value!r}: expected a string")
         return str(value)
+    if dataclasses.is_dataclass(tp):
+        return _section(tp, where, _section_items(where, value))
     return value
+
+
+def _section_items(where: str, value: Any) -> dict[str, Any]:
+    """A section's ``{key: value}`` from a YAML mapping, a dataclass, or ``KEY=VALUE`` strings (flags)."""
+    if value is None:  # an empty YAML section
+        return {}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(f"{where} = {value!r}: expected a mapping or KEY=VALUE pairs")
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = str(item).partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"{where}: {item!r} is not KEY=VALUE")
+        out[key.strip()] = text.strip()
+    return out
+
+
+def _section(tp: type, where: str, items: Mapping[str, Any]) -> Any:
+    """A section dataclass (e.g. ``CreditConfig``) from its keys, each coerced to its field's type."""
+    hints = _hints(tp)
+    names = [f.name for f in dataclasses.fields(tp)]
+    values = {}
+    for key, value in items.items():
+        name = key.replace("-", "_")
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(names))}")
+        values[name] = _coerce(tp, name, hints[name], value)
+    return tp(**values)
+
+
+# keys that moved into a section, so an old flag or YAML file gets told where they went
+MOVED = {"gamma": "credit gamma", "gae_lambda": "credit lam", "gigpo_omega": "credit gigpo_omega"}
 
 
 def _unknown(cls: type, key: str) -> ConfigError:
     names = [f.name for f in dataclasses.fields(cls)]
+    name = key.replace("-", "_")
+    if name in MOVED and "credit" in names:
+        section, param = MOVED[name].split()
+        return ConfigError(f"{cls.__name__} has no key {key!r}: it is an estimator parameter now, "
+                           f"--{section} {param}=VALUE (YAML: {section}: {{{param}: VALUE}})")
     close = difflib.get_close_matches(key, names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return ConfigError(f"unknown key {key!r} for {cls.__name__}{hint}; valid keys: {', '.join(sorted(names))}")
@@ -235,6 +325,11 @@ def build_config(cls: type[RunConfig], *layers: Mapping[str, Any]) -> RunConfig:
                 continue
             if name not in names:
                 raise _unknown(cls, key)
+            if dataclasses.is_dataclass(hints[name]):  # a section: later layers override key by key
+                where = f"{cls.__name__}.{name}"
+                merged = {**dataclasses.asdict(values.get(name) or hints[name]()), **_section_items(where, value)}
+                values[name] = _section(hints[name], where, merged)
+                continue
             values[name] = _coerce(cls, name, hints[name], value)
     cfg = cls(**values)
     cfg.validate()
@@ -283,15 +378,18 @@ def parse_flags(cls: type[RunConfig], argv: Sequence[str]) -> tuple[str | None, 
             out[name[3:]] = False
         elif not eq and hints.get(name) is bool and (i + 1 >= len(argv) or argv[i + 1].startswith("--")):
             out[name] = True
-        elif not eq:
-            if name not in hints:
-                raise _unknown(cls, key)
-            i += 1
-            if i >= len(argv):
-                raise ConfigError(f"--{key} needs a value")
-            out[name] = argv[i]
         else:
-            out[name] = value
+            if not eq:
+                if name not in hints:
+                    raise _unknown(cls, key)
+                i += 1
+                if i >= len(argv):
+                    raise ConfigError(f"--{key} needs a value")
+                value = argv[i]
+            if dataclasses.is_dataclass(hints.get(name)):  # --credit a=1 --credit b=2: the pairs add up
+                out.setdefault(name, []).append(value)
+            else:
+                out[name] = value
         i += 1
     return config_path, out
 
@@ -308,7 +406,7 @@ def config_from_args(cls: type[RunConfig], argv: Sequence[str]) -> RunConfig:
 
 def config_dict(cfg: RunConfig) -> dict[str, Any]:
     """The resolved config as plain data, with its ``kind`` first."""
-    return {"kind": _kind_of(type(cfg)), **dataclasses.asdict(cfg)}
+    return {"kind": _kind_of(type(cfg)), **{f.name: cfg.plain(f.name) for f in dataclasses.fields(cfg)}}
 
 
 def save_config(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
@@ -320,7 +418,8 @@ def save_config(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
     lines = [f"# agentgym {type(cfg).__name__}, resolved (defaults < YAML < flags)", f"kind: {_kind_of(type(cfg))}"]
     for f in dataclasses.fields(cfg):
         lines.append(f"# {f.metadata.get('help', '')}")
-        lines.append(yaml.safe_dump({f.name: getattr(cfg, f.name)}, default_flow_style=False, sort_keys=False, width=1000).rstrip())
+        lines.append(yaml.safe_dump({f.name: cfg.plain(f.name)}, default_flow_style=False, sort_keys=False,
+                                    width=1000).rstrip())
     path = run_dir / CONFIG_FILE
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text("\n".join(lines) + "\n")
@@ -346,11 +445,16 @@ def help_lines(cls: type[RunConfig]) -> list[str]:
     out = []
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if dataclasses.is_dataclass(default):
+            out.append(f"--{f.name} KEY=VALUE: {f.metadata.get('help', '')}")
+            if isinstance(default, CreditConfig):
+                out += [f"  {line}" for line in credit_help()]
+            continue
         tp = getattr(hints[f.name], "__name__", str(hints[f.name]).replace("typing.", ""))
         out.append(f"--{f.name.replace('_', '-')} ({tp}, default {default!r}): {f.metadata.get('help', '')}")
     return out
 
 
 __all__ = ["CONFIG_FILE", "CONFIG_KINDS", "ConfigError", "RLConfig", "RunConfig", "SFTConfig", "build_config",
-           "config_dict", "config_from_args", "help_lines", "load_config", "opt", "parse_flags", "read_yaml",
-           "save_config"]
+           "config_dict", "config_from_args", "configure_determinism", "help_lines", "load_config", "opt",
+           "parse_flags", "read_yaml", "save_config"]

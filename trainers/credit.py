@@ -1,7 +1,9 @@
 """Credit assignment: one registry of advantage estimators over one data layout (``CreditBatch``).
 
-``estimate(name, batch, cfg)`` returns one advantage per turn per episode, whatever the estimator;
-``broadcast_turn_to_tokens`` is the single place where those turn scalars become token tensors.
+``estimate(name, batch, cfg)`` returns one advantage per turn per episode, whatever the estimator; each
+registered estimator declares which ``CreditConfig`` fields it reads (``ESTIMATORS[name].params``), so a
+config can reject a parameter the chosen estimator would ignore. ``broadcast_turn_to_tokens`` is the single
+place where those turn scalars become token tensors.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from agentgym.records import EpisodeRecord
 from agentgym.trainers.advantages import episode_advantage, turn_returns, weighted_whiten
@@ -22,22 +24,37 @@ if TYPE_CHECKING:
     import torch
 
 
+def _param(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class CreditConfig:
-    """Hyper-parameters of every estimator in one place (defaults: the authors' values)."""
+    """Hyper-parameters of every estimator in one place (defaults: the authors' values).
 
-    gamma: float = 1.0                 # turn discount for turn_returns / turn_gae
-    lam: float = 1.0                   # GAE λ
-    eps: float = 1e-6                  # GRPO's std epsilon
-    gigpo_gamma: float = 0.95          # GiGPO step-return discount
-    gigpo_omega: float = 1.0           # ω: weight of the step advantage
-    gigpo_mode: str = "mean_norm"      # mean_norm ("w/o std", the paper's better row) | mean_std_norm
-    gigpo_episode_stats: str = "trajectory"  # trajectory | step (verl-agent's per-step-sample statistics)
-    turn_baseline: str = "group"       # turn_returns baseline: group (same turn index) | rebn (batch whitening)
-    whiten_gae: bool = True            # masked_whiten turn_gae / bilevel_gae advantages over the batch (verl)
-    high_level_gamma: float = 0.95     # bi-level GAE γ_H (RAGEN)
-    mt_grpo_lambda: float = 1.0        # λ of MT-GRPO's turn advantage
-    mt_grpo_eps: float = 1e-4
+    Each estimator reads only the fields it declares in ``ESTIMATORS[name].params``.
+    """
+
+    gamma: float = _param(1.0, "turn discount of turn_returns and turn_gae (and of turn_gae's critic targets)")
+    lam: float = _param(1.0, "GAE λ of turn_gae and bilevel_gae")
+    eps: float = _param(1e-6, "ε added to GRPO's group std")
+    gigpo_gamma: float = _param(0.95, "GiGPO's step-return discount γ")
+    gigpo_omega: float = _param(1.0, "GiGPO's ω: weight of the step-group advantage")
+    gigpo_mode: Literal["mean_norm", "mean_std_norm"] = _param(
+        "mean_norm", "GiGPO normalisation: mean_norm (the paper's 'w/o std' row) or mean_std_norm")
+    gigpo_episode_stats: Literal["trajectory", "step"] = _param(
+        "trajectory", "GiGPO episode statistics over trajectories, or over step-samples (verl-agent)")
+    turn_baseline: Literal["group", "rebn"] = _param(
+        "group", "turn_returns baseline: group mean at the same turn index, or ReBN batch whitening")
+    whiten_gae: bool = _param(True, "whiten turn_gae / bilevel_gae advantages over the batch's tokens (verl)")
+    high_level_gamma: float = _param(0.95, "bilevel_gae's turn-level discount γ_H (RAGEN)")
+    mt_grpo_lambda: float = _param(1.0, "λ of MT-GRPO's turn advantage")
+    mt_grpo_eps: float = _param(1e-4, "ε added to MT-GRPO's group std")
+
+    def set_fields(self) -> list[str]:
+        """Names of the fields whose value differs from the default (what a user chose)."""
+        default = CreditConfig()
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(default, f.name)]
 
 
 @dataclass
@@ -182,36 +199,69 @@ def mt_grpo_estimator(batch: CreditBatch, cfg: CreditConfig) -> list[list[float]
                               batch.group_ids, lam=cfg.mt_grpo_lambda, eps=cfg.mt_grpo_eps)
 
 
-ESTIMATORS: dict[str, Estimator] = {
-    "grpo": _episode("std"),
-    "drgrpo": _episode("mean"),
-    "rloo": _episode("rloo"),
-    "reinforce_pp": _episode("batch_whiten"),
-    "turn_returns": turn_returns_estimator,
-    "gigpo": gigpo_estimator,
-    "turn_gae": turn_gae_estimator,
-    "bilevel_gae": bilevel_gae_estimator,
-    "mt_grpo": mt_grpo_estimator,
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """A registered estimator: the function and the ``CreditConfig`` fields it reads."""
+
+    fn: Estimator
+    params: tuple[str, ...] = ()
+    needs_values: bool = False      # reads V(s_t) from a learned critic (CreditBatch.turn_values)
+    value_gamma: str | None = None  # the CreditConfig field that discounts the critic's targets
+
+
+ESTIMATORS: dict[str, EstimatorSpec] = {
+    "grpo": EstimatorSpec(_episode("std"), ("eps",)),
+    "drgrpo": EstimatorSpec(_episode("mean")),
+    "rloo": EstimatorSpec(_episode("rloo")),
+    "reinforce_pp": EstimatorSpec(_episode("batch_whiten")),
+    "turn_returns": EstimatorSpec(turn_returns_estimator, ("gamma", "turn_baseline")),
+    "gigpo": EstimatorSpec(gigpo_estimator, ("gigpo_gamma", "gigpo_omega", "gigpo_mode", "gigpo_episode_stats")),
+    "turn_gae": EstimatorSpec(turn_gae_estimator, ("gamma", "lam", "whiten_gae"), needs_values=True,
+                              value_gamma="gamma"),
+    "bilevel_gae": EstimatorSpec(bilevel_gae_estimator, ("high_level_gamma", "lam", "whiten_gae"),
+                                 needs_values=True, value_gamma="high_level_gamma"),
+    "mt_grpo": EstimatorSpec(mt_grpo_estimator, ("mt_grpo_lambda", "mt_grpo_eps")),
 }
+
+
+def estimator_spec(name: str) -> EstimatorSpec:
+    """The registered estimator ``name``; a KeyError that lists the known names otherwise."""
+    try:
+        return ESTIMATORS[name]
+    except KeyError:
+        raise KeyError(f"unknown credit estimator {name!r}; known: {', '.join(sorted(ESTIMATORS))}") from None
+
+
+def unread_params(name: str, cfg: CreditConfig) -> list[str]:
+    """Fields set away from their defaults that estimator ``name`` never reads (a config mistake)."""
+    reads = set(estimator_spec(name).params)
+    return [p for p in cfg.set_fields() if p not in reads]
+
+
+def credit_help() -> list[str]:
+    """``ALGO: param (default): help`` lines for a CLI's --help."""
+    fields = {f.name: f for f in dataclasses.fields(CreditConfig)}
+    lines = []
+    for name, spec in ESTIMATORS.items():
+        params = ", ".join(f"{p}={fields[p].default!r}" for p in spec.params) or "(no parameters)"
+        lines.append(f"--algo {name}: --credit {params}")
+    lines += [f"  {f.name}: {f.metadata['help']}" for f in fields.values()]
+    return lines
 
 
 def estimate(name: str, batch: CreditBatch, cfg: CreditConfig | None = None) -> list[list[float]]:
     """Run the estimator registered as ``name``: one advantage per turn per episode."""
-    try:
-        fn = ESTIMATORS[name]
-    except KeyError:
-        raise KeyError(f"unknown credit estimator {name!r}; known: {', '.join(sorted(ESTIMATORS))}") from None
-    out = fn(batch, cfg or CreditConfig())
+    out = estimator_spec(name).fn(batch, cfg or CreditConfig())
     assert [len(a) for a in out] == batch.num_turns
     return out
 
 
-# --- reward shapers ---------------------------------------------------------------------------------
+# --- PURE's min-form transform of the training rewards ------------------------------------------------------
 
-SHAPERS = ("min_form_softmax", "min_form_exact")
+MIN_FORMS = ("min_form_softmax", "min_form_exact")
 
 
-def shape_rewards(batch: CreditBatch, kind: str, *, temperature: float = 0.1) -> CreditBatch:
+def apply_min_form(batch: CreditBatch, kind: str, *, temperature: float = 0.1) -> CreditBatch:
     """PURE's min-form transform of per-turn (process) rewards, so that γ=1 returns become min-form values.
 
     ``min_form_softmax``: ``r'_t = softmax(−r/T)_t r_t`` (the paper's code); ``min_form_exact``: returns equal
@@ -221,7 +271,7 @@ def shape_rewards(batch: CreditBatch, kind: str, *, temperature: float = 0.1) ->
         return batch.with_rewards([min_form_softmax_rewards(r, temperature) for r in batch.turn_rewards])
     if kind == "min_form_exact":
         return batch.with_rewards([min_form_exact_rewards(r) for r in batch.turn_rewards])
-    raise ValueError(f"unknown shaper {kind!r}; expected one of {SHAPERS}")
+    raise ValueError(f"unknown min-form transform {kind!r}; expected one of {MIN_FORMS}")
 
 
 # --- turn scalars -> token tensors ---------------------------------------------------------------------
@@ -244,6 +294,7 @@ def broadcast_turn_to_tokens(turn_values: Sequence[Sequence[float]], turn_index:
     return out
 
 
-__all__ = ["CreditConfig", "CreditBatch", "anchor_key", "Estimator", "ESTIMATORS", "estimate", "SHAPERS",
-           "shape_rewards", "broadcast_turn_to_tokens", "turn_returns_estimator", "gigpo_estimator",
+__all__ = ["CreditConfig", "CreditBatch", "anchor_key", "Estimator", "EstimatorSpec", "ESTIMATORS", "estimate",
+           "estimator_spec", "unread_params", "credit_help", "MIN_FORMS", "apply_min_form", "broadcast_turn_to_tokens",
+           "turn_returns_estimator", "gigpo_estimator",
            "turn_gae_estimator", "bilevel_gae_estimator", "mt_grpo_estimator"]

@@ -30,7 +30,8 @@ from agentgym.policy import PolicyObservation
 from agentgym.provenance import entries_from_records, write_model_provenance
 from agentgym.records import EpisodeRecord, iter_episodes
 from agentgym.trainers.checkpoint import CheckpointManager, ResumableSampler
-from agentgym.trainers.config import ConfigError, SFTConfig, config_from_args, help_lines, save_config
+from agentgym.trainers.config import (ConfigError, SFTConfig, config_from_args, configure_determinism, help_lines,
+                                      save_config)
 from agentgym.trainers.lora import LoraSettings, apply_lora, save_model, trainable_parameters
 from agentgym.trainers.metrics import MetricsLogger
 
@@ -151,11 +152,9 @@ def tools_for_env(env_id: str) -> list[dict[str, Any]]:
 
     env = agentgym.make(env_id)
     try:
-        return [dict(t) for t in getattr(env, "tools", [])]
+        return [dict(t) for t in env.tools]
     finally:
-        close = getattr(env, "close", None)
-        if callable(close):
-            close()
+        env.close()
 
 
 def collate(episodes: Sequence[TokenizedEpisode], pad_id: int, max_len: int) -> dict[str, Any]:
@@ -230,22 +229,6 @@ def lr_factor(step: int, cfg: SFTConfig) -> float:
     if cfg.lr_schedule == "linear":
         return max(0.0, 1.0 - progress)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def configure_determinism(cfg: SFTConfig) -> bool:
-    """Seed every RNG and, if asked, make torch kernels deterministic (exact resume on CPU); returns the old flag."""
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    before = torch.are_deterministic_algorithms_enabled()
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    return before
 
 
 @dataclass

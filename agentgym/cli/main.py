@@ -70,6 +70,7 @@ def envs_list() -> None:
 @envs_app.command("show")
 def envs_show(env_id: str, env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE")) -> None:
     """An env's spec, tools, spaces, options and task suite (counts per split and held-out axis)."""
+    from agentgym.env import NoTaskSuiteError
     from agentgym.registry import make, spec
 
     s = spec(env_id)
@@ -79,7 +80,7 @@ def envs_show(env_id: str, env_kw: list[str] = typer.Option([], "--env", help="e
 
     async def describe() -> None:
         try:
-            options = getattr(env, "options_help", None)
+            options = env.options_help
             if options:
                 table = Table("option", "meaning", title="options (agentgym.make(id, **options))")
                 for k, v in options.items():
@@ -92,9 +93,11 @@ def envs_show(env_id: str, env_kw: list[str] = typer.Option([], "--env", help="e
             console.print(table)
             console.print(f"observation space: {env.observation_space}")
             console.print(f"action space: {env.action_space}")
-            loader = getattr(env, "aload_suite", None)
-            if loader is not None:
-                suite = await loader()
+            try:
+                suite = await env.aload_suite()
+            except NoTaskSuiteError:
+                suite = None
+            if suite is not None:
                 table = Table("split", "tasks", "ood", "iid", "manifest checksum",
                               title=f"task suite {suite.name} {suite.version}")
                 for split in ("train", "dev", "test"):
@@ -241,9 +244,10 @@ def bench(env_id: str,
             return None
 
         async def run(jobs: list[Any], episodes_file: Path) -> None:
-            from agentgym.distributed import EnvSpec, run_distributed_async
+            from agentgym.distributed import EnvFactorySpec, run_distributed_async
 
-            await run_distributed_async(jobs, EnvSpec(env_id, {**parse_key_values(env_kw), "split": split}), policy_factory,
+            await run_distributed_async(jobs, EnvFactorySpec(env_id, {**parse_key_values(env_kw), "split": split}),
+                                        policy_factory,
                                         workers=workers, concurrency=concurrency, out_path=episodes_file,
                                         ray_address=ray_address)
         return run
@@ -336,16 +340,9 @@ def compare(runs: list[Path] = typer.Argument(..., help="benchmark run dirs; the
 def manifest(env_id: str, write: Optional[Path] = typer.Option(None, help="write the pinned manifest here"),
              env_kw: list[str] = typer.Option([], "--env", help="env kwargs KEY=VALUE")) -> None:
     """Print (or write) the env's pinned manifest: held-out task ids and checksums per split."""
-    from agentgym.registry import make
+    from agentgym.registry import suite
 
-    async def build() -> dict[str, Any]:
-        env = make(env_id, **parse_key_values(env_kw))
-        try:
-            return (await env.aload_suite()).pinned()
-        finally:
-            await env.aclose()
-
-    data = run_async(build())
+    data = suite(env_id, **parse_key_values(env_kw)).pinned()
     text = json.dumps(data, indent=1) + "\n"
     if write:
         write.write_text(text)

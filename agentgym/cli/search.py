@@ -2,7 +2,8 @@
 
 ``agentgym bench ENV --policy P --best-of-n N --critic DIR`` wraps the policy; ``--search mcts
 --simulations K`` runs a tree search per held-out task instead of one episode; ``agentgym train ENV --algo
-qvalue --records FILE`` fits the critic offline. Part of the command line (it joins envs, policies, trainers).
+qvalue --records FILE`` fits the critic offline. Part of the command line (it joins envs, policies, trainers
+and planning).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def with_best_of_n(policy: Policy, n: int, critic_dir: Path | None, margin: floa
     """The policy wrapped to sample `n` candidates and act with the one the critic values most."""
     if critic_dir is None:
         raise ValueError("--best-of-n needs --critic DIR (fit one with `agentgym train ENV --algo qvalue`)")
-    from agentgym.trainers.best_of_n import BestOfNPolicy
+    from agentgym.planning.best_of_n import BestOfNPolicy
     from agentgym.trainers.qvalue import load_critic
 
     return BestOfNPolicy(policy, load_critic(critic_dir), n=n, margin=margin)
@@ -38,19 +39,15 @@ async def bench_with_search(env_id: str, policy: Policy, *, split: str, episodes
                             critic_dir: Path | None, out: Path, seed: int, env_kwargs: dict[str, Any],
                             concurrency: int = 2) -> dict[str, Any]:
     """MCTS on each held-out task; success = the best trajectory found succeeds. Writes results.json and trees."""
-    from agentgym.registry import make
-    from agentgym.trainers.mcts import MCTSConfig, search
+    from agentgym.planning.mcts import MCTSConfig, search
+    from agentgym.registry import asuite, make
 
     critic = None
     if critic_dir is not None:
         from agentgym.trainers.qvalue import load_critic
 
         critic = load_critic(critic_dir)
-    env = make(env_id, split=split, **env_kwargs)
-    try:
-        tasks = (await env.aload_suite()).tasks(split)
-    finally:
-        await env.aclose()
+    tasks = (await asuite(env_id, **{**env_kwargs, "split": split})).tasks(split)
     tasks = tasks[:episodes] if episodes else tasks
     config = MCTSConfig(simulations=simulations, evaluator="value" if critic else "terminal", seed=seed)
     (out / "trees").mkdir(parents=True, exist_ok=True)

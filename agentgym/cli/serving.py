@@ -12,6 +12,7 @@ import json
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -36,6 +37,7 @@ def run_async(coro: Any) -> Any:
 
 async def env_texts(env_ids: Sequence[str], tasks_per_env: int = 64) -> list[str]:
     """Texts a tokenizer should know: first observations, tool schemas and oracle actions of train tasks."""
+    from agentgym.env import SupportsOracle
     from agentgym.registry import make
 
     texts: list[str] = []
@@ -43,13 +45,12 @@ async def env_texts(env_ids: Sequence[str], tasks_per_env: int = 64) -> list[str
         env = make(env_id, split="train")
         try:
             suite = await env.aload_suite()
-            texts.append(json.dumps(list(getattr(env, "tools", []))))
+            texts.append(json.dumps(list(env.tools)))
             for task in suite.tasks("train")[:tasks_per_env]:
                 obs, _ = await env.areset(options={"task_id": task.id})
                 texts += [str(m.get("content") or "") for m in obs["messages"]]
-                oracle = getattr(env, "oracle_action", None)
-                if oracle is not None:
-                    action = await oracle()
+                if isinstance(env, SupportsOracle):
+                    action = await env.oracle_action()
                     texts.append(action if isinstance(action, str) else json.dumps(action))
         finally:
             await env.aclose()
@@ -85,7 +86,7 @@ def make_server(backend: str, model_dir: str | Path, *, max_model_len: int | Non
                 port: int | None = None, device: str = "cpu", dtype: str = "float32") -> Any:
     """The supervised server process of a backend: the built-in transformers server or vLLM."""
     if backend == "hf":
-        from agentgym.policies.server import HFServer
+        from agentgym.policies.hf_server import HFServer
 
         return HFServer(model_dir, max_model_len=max_model_len, port=port, device=device, dtype=dtype)
     if backend == "vllm":
@@ -107,22 +108,57 @@ def token_policy_factory(model_dir: str | Path, server: Any, *, temperature: flo
                              temperature=temperature, max_tokens=max_tokens, max_model_len=max_model_len)
 
 
+@dataclass
+class ServedPolicy:
+    """A running policy server and the token policies that sample from it (every one is built here)."""
+
+    server: Any
+    model_dir: Path
+    max_tokens: int
+    max_model_len: int | None = None
+    _opened: list[Any] = field(default_factory=list)
+
+    def factory(self, temperature: float) -> Callable[..., Any]:
+        """A picklable policy constructor for other processes (Ray workers read the version from responses)."""
+        return token_policy_factory(self.model_dir, self.server, temperature=temperature, max_tokens=self.max_tokens,
+                                    max_model_len=self.max_model_len)
+
+    def policy(self, temperature: float) -> Any:
+        """A policy in this process that tags each turn with the server's weights version; closed with the server."""
+        policy = self.factory(temperature)(version_source=lambda: self.server.version)
+        self._opened.append(policy)
+        return policy
+
+    async def aclose_policies(self) -> None:
+        """Close the policies ``policy`` opened (their HTTP clients)."""
+        while self._opened:
+            await self._opened.pop().aclose()
+
+
+@asynccontextmanager
+async def serve_policy(backend: str, model_dir: str | Path, *, max_tokens: int, max_model_len: int | None = None,
+                       start_timeout_s: float = 600.0) -> AsyncIterator[ServedPolicy]:
+    """Start a server for `model_dir`, yield its ``ServedPolicy``, close its policies and stop it on exit."""
+    server = make_server(backend, model_dir, max_model_len=max_model_len)
+    await server.start(start_timeout_s)
+    served = ServedPolicy(server, Path(model_dir), max_tokens, max_model_len)
+    try:
+        yield served
+    finally:
+        try:
+            await served.aclose_policies()
+        finally:
+            await server.stop()
+
+
 @asynccontextmanager
 async def served_token_policy(backend: str, model_dir: str | Path, *, temperature: float, max_tokens: int,
                               max_model_len: int | None = None,
                               start_timeout_s: float = 600.0) -> AsyncIterator[tuple[Any, Any]]:
-    """Start a server for `model_dir`, yield (token policy, server), stop it on exit (errors included)."""
-    server = make_server(backend, model_dir, max_model_len=max_model_len)
-    await server.start(start_timeout_s)
-    try:
-        policy = token_policy_factory(model_dir, server, temperature=temperature, max_tokens=max_tokens,
-                                      max_model_len=max_model_len)(version_source=lambda: server.version)
-        try:
-            yield policy, server
-        finally:
-            await policy.aclose()
-    finally:
-        await server.stop()
+    """``serve_policy`` for one policy: yield (token policy at `temperature`, server)."""
+    async with serve_policy(backend, model_dir, max_tokens=max_tokens, max_model_len=max_model_len,
+                            start_timeout_s=start_timeout_s) as served:
+        yield served.policy(temperature), served.server
 
 
 def serve(model: Path = typer.Option(..., help="model directory (save_pretrained layout)"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agentgym.cli.serving import build_tiny, run_async, served_token_policy, token_policy_factory
+from agentgym.cli.serving import ServedPolicy, build_tiny, run_async, serve_policy
 
 console = Console()
 
@@ -26,16 +25,12 @@ async def oracle_episodes(env_id: str, out: Path, episodes: int, seed: int) -> P
     """Oracle trajectories on the train split (never held-out tasks), written as episode records."""
     from agentgym.policy import make_policy
     from agentgym.records import EpisodeWriter, iter_episodes
-    from agentgym.registry import make
+    from agentgym.registry import asuite, make
     from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs
 
     path = out / "episodes.jsonl"
     done = {r.key for r in iter_episodes(path)} if path.exists() else set()
-    env = make(env_id, split="train")
-    try:
-        tasks = (await env.aload_suite()).tasks("train")
-    finally:
-        await env.aclose()
+    tasks = (await asuite(env_id, split="train")).tasks("train")
     jobs = [j for j in make_jobs([t.id for t in tasks[:episodes]], 1, base_seed=seed) if j.key not in done]
     out.mkdir(parents=True, exist_ok=True)
     with EpisodeWriter(path) as writer:
@@ -46,26 +41,18 @@ async def oracle_episodes(env_id: str, out: Path, episodes: int, seed: int) -> P
 
 async def train_tasks(env_id: str) -> list[Any]:
     """The env's train split as (id, family) pairs for the RL loop's sampler."""
-    from agentgym.registry import make
+    from agentgym.registry import asuite
     from agentgym.trainers.rl import TrainTask
 
-    env = make(env_id, split="train")
-    try:
-        return [TrainTask(t.id, t.family) for t in (await env.aload_suite()).tasks("train")]
-    finally:
-        await env.aclose()
+    return [TrainTask(t.id, t.family) for t in (await asuite(env_id, split="train")).tasks("train")]
 
 
 async def dev_success(env_id: str, policy: Any, episodes: int, seed: int) -> dict[str, float]:
     """Greedy success on the first `episodes` tasks of the dev split (a held-out check during training)."""
-    from agentgym.registry import make
+    from agentgym.registry import asuite, make
     from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs
 
-    env = make(env_id, split="dev")
-    try:
-        tasks = (await env.aload_suite()).tasks("dev")[:episodes]
-    finally:
-        await env.aclose()
+    tasks = (await asuite(env_id, split="dev")).tasks("dev")[:episodes]
     records = await RolloutEngine(lambda: make(env_id, split="dev"), policy,
                                   RolloutConfig(concurrency=8)).run(make_jobs([t.id for t in tasks], 1, seed))
     scored = [r for r in records if r.scored]
@@ -113,10 +100,22 @@ def train(ctx: typer.Context,
         path = fit_critic(records, out / "critic", cql_alpha, featurizer)
         console.print(f"critic {path}\nact with it: agentgym bench {env_id} --policy ... --best-of-n 8 --critic {path}")
         return
-    base = (build_tiny(out / "base-model", [env_id], hidden_size=tiny_hidden, num_layers=tiny_layers, seed=seed)
-            if model == "tiny" else Path(model))
+    if sft not in ("oracle", "none"):
+        raise typer.BadParameter("--sft is 'oracle' or 'none'")
+    base = out / "base-model" if model == "tiny" else Path(model)
+    policy_dir = out / "sft" / "final" if sft == "oracle" else base
+    # the RL config first: a bad flag (an unknown --algo, a --credit key it does not read) fails before any stage runs
+    config_path, flags = parse_flags(RLConfig, ctx.args)
+    layers = ({"model": str(policy_dir), "env_id": env_id, "run_dir": str(out / "rl"), "seed": seed},
+              read_yaml(config_path) if config_path else {}, flags)
+    probe = build_config(RLConfig, *layers)
+    per_step = probe.tasks_per_step * probe.group_size
+    steps = max(1, math.ceil(episodes / per_step))
+    budget = {"steps": steps, "checkpoint_every": max(1, min(probe.checkpoint_every, steps))}
+    cfg = build_config(RLConfig, layers[0], budget, *layers[1:])  # YAML and flags still win over the budget
 
-    policy_dir = base
+    if model == "tiny":
+        build_tiny(base, [env_id], hidden_size=tiny_hidden, num_layers=tiny_layers, seed=seed)
     if sft == "oracle":
         from agentgym.trainers.sft import train_sft
 
@@ -128,17 +127,7 @@ def train(ctx: typer.Context,
             console.print(f"[bold]SFT[/bold] {sft_steps} steps on {data}")
             result = train_sft(sft_cfg)  # type: ignore[arg-type]
             console.print(f"SFT done: train loss {result.train_loss}, dev loss {result.dev_loss}")
-        policy_dir = out / "sft" / "final"
-    elif sft != "none":
-        raise typer.BadParameter("--sft is 'oracle' or 'none'")
 
-    config_path, flags = parse_flags(RLConfig, ctx.args)
-    layer = {"model": str(policy_dir), "env_id": env_id, "run_dir": str(out / "rl"), "seed": seed}
-    probe = build_config(RLConfig, layer, read_yaml(config_path) if config_path else {}, flags)
-    per_step = probe.tasks_per_step * probe.group_size
-    steps = max(1, math.ceil(episodes / per_step))
-    cfg = build_config(RLConfig, {**layer, "steps": steps, "checkpoint_every": max(1, min(probe.checkpoint_every, steps))},
-                       read_yaml(config_path) if config_path else {}, flags)
     console.print(f"[bold]RL[/bold] {cfg.algo}: {cfg.steps} steps x {per_step} episodes from {policy_dir}")
     run_async(_train_rl(cfg, backend, dev_episodes, max_model_len, workers, ray_address))  # type: ignore[arg-type]
 
@@ -159,24 +148,9 @@ def _flag(args: list[str], name: str) -> str | None:
     return None
 
 
-def ray_collector(cfg: Any, policy_factory: Callable[[], Any], workers: int) -> Callable[..., Any]:
-    """Rollouts of one RL step on Ray actors (each with its own envs and policy client) instead of this process."""
-    from agentgym.distributed import EnvSpec, run_distributed_async
-    from agentgym.records import iter_episodes
-    from agentgym.rollout import make_jobs
-
-    async def collect(task_ids: list[str], group_size: int, seed: int, out: Path) -> list[Any]:
-        out.unlink(missing_ok=True)
-        await run_distributed_async(make_jobs(task_ids, group_size, base_seed=seed),
-                                    EnvSpec(cfg.env_id, {"split": "train"}), policy_factory, workers=workers,
-                                    concurrency=cfg.concurrency, out_path=out, resume=False)
-        return list(iter_episodes(out))
-
-    return collect
-
-
 async def _train_rl(cfg: Any, backend: str, dev_episodes: int, max_model_len: int, workers: int = 0,
                     ray_address: str | None = None) -> None:
+    """RL through a policy server started here: rollouts in this process or on Ray workers, greedy dev checks."""
     tasks = await train_tasks(cfg.env_id)
     ray_session: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if workers > 0:  # one Ray for the whole run (run_distributed reuses it), shut down at the end
@@ -186,45 +160,46 @@ async def _train_rl(cfg: Any, backend: str, dev_episodes: int, max_model_len: in
         ray_session = local_ray(address=ray_address, include_dashboard=False, ignore_reinit_error=True,
                                 log_to_driver=False)
     with ray_session:
-        await _train_rl_served(cfg, backend, dev_episodes, max_model_len, tasks, workers)
+        async with serve_policy(backend, cfg.model, max_tokens=cfg.max_tokens, max_model_len=max_model_len) as served:
+            await _train_rl_served(cfg, served, dev_episodes, tasks, workers)
 
 
-async def _train_rl_served(cfg: Any, backend: str, dev_episodes: int, max_model_len: int, tasks: list[Any],
-                           workers: int) -> None:
+def make_collector(cfg: Any, served: ServedPolicy, workers: int) -> Any:
+    """Where a step's episodes are played: Ray workers (each builds its own policy client) or this process."""
+    if workers > 0:
+        from agentgym.distributed import EnvFactorySpec, RayCollector
+
+        return RayCollector(EnvFactorySpec(cfg.env_id, {"split": "train"}), served.factory(temperature=1.0), workers,
+                            cfg.concurrency)
+    from agentgym.collect import LocalCollector
     from agentgym.registry import make
+
+    return LocalCollector(lambda: make(cfg.env_id, split="train"), served.policy(temperature=1.0), cfg.concurrency)
+
+
+async def _train_rl_served(cfg: Any, served: ServedPolicy, dev_episodes: int, tasks: list[Any], workers: int) -> None:
     from agentgym.trainers.rl import train_rl
 
-    async with served_token_policy(backend, cfg.model, temperature=1.0, max_tokens=cfg.max_tokens,
-                                   max_model_len=max_model_len) as (policy, server):
-        greedy = token_policy_factory(cfg.model, server, temperature=0.0, max_tokens=cfg.max_tokens,
-                                      max_model_len=max_model_len)(version_source=lambda: server.version)
+    greedy = served.policy(temperature=0.0)
 
-        async def evaluate(step: int) -> dict[str, float]:
-            return await dev_success(cfg.env_id, greedy, dev_episodes, cfg.seed) if dev_episodes else {}
+    async def evaluate(step: int) -> dict[str, float]:
+        return await dev_success(cfg.env_id, greedy, dev_episodes, cfg.seed) if dev_episodes else {}
 
-        bar = Progress(TextColumn(f"RL {cfg.algo}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-                       TimeElapsedColumn(), console=console, transient=True)
-        bar_task = bar.add_task("rl", total=cfg.steps)
+    bar = Progress(TextColumn(f"RL {cfg.algo}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                   TimeElapsedColumn(), console=console, transient=True)
+    bar_task = bar.add_task("rl", total=cfg.steps)
 
-        def show(step: int, row: dict[str, Any]) -> None:
-            bar.update(bar_task, completed=step)
-            console.print(f"step {step}/{cfg.steps} | episodes {row['episodes']} | "
-                          f"success {row['train/success']:.2f} | reward {row['train/reward']:.3f} | "
-                          + (f"loss {row['loss']:.4f}" if "loss" in row else "no update (every group had equal rewards)")
-                          + f" | v{row['model_version']}"
-                          + (f" | dev {row['dev/success']:.2f}" if "dev/success" in row else ""))
+    def show(step: int, row: dict[str, Any]) -> None:
+        bar.update(bar_task, completed=step)
+        console.print(f"step {step}/{cfg.steps} | episodes {row['episodes']} | "
+                      f"success {row['train/success']:.2f} | reward {row['train/reward']:.3f} | "
+                      + (f"loss {row['loss']:.4f}" if "loss" in row else "no update (every group had equal rewards)")
+                      + f" | v{row['model_version']}"
+                      + (f" | dev {row['dev/success']:.2f}" if "dev/success" in row else ""))
 
-        try:
-            collect = None
-            if workers > 0:  # workers read the weights version from the server's responses
-                collect = ray_collector(cfg, token_policy_factory(cfg.model, server, temperature=1.0,
-                                                                  max_tokens=cfg.max_tokens,
-                                                                  max_model_len=max_model_len), workers)
-            with bar:
-                await train_rl(cfg, env_factory=lambda: make(cfg.env_id, split="train"), tasks=tasks, policy=policy,
-                               sync_weights=server.load_weights, evaluate=evaluate, progress=show, collect=collect)
-        finally:
-            await greedy.aclose()
+    with bar:
+        await train_rl(cfg, tasks=tasks, collector=make_collector(cfg, served, workers),
+                       sync_weights=served.server.load_weights, evaluate=evaluate, progress=show)
 
 
 def register(app: typer.Typer) -> None:
