@@ -30,7 +30,8 @@ from _common import write_results  # noqa: E402
 
 from agentgym.envs.code.grading import grade  # noqa: E402
 from agentgym.envs.code.harness import HARNESS  # noqa: E402
-from agentgym.envs.code.suite import grading_spec, load_code_suite, load_humaneval_suite, task_tests  # noqa: E402
+from agentgym.envs.code.suite import grading_spec, task_tests  # noqa: E402
+from agentgym.registry import suite as registered_suite  # noqa: E402
 from agentgym.tasks import Task  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +91,8 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def main(rounds: int, rev: str) -> None:
     old = baseline_grader(load_baseline(rev))
-    suites = {"code-v0-test": load_code_suite().tasks("test"), "humaneval": load_humaneval_suite().tasks()}
+    suites = {"code-v0-test": registered_suite("agentgym/code-v0").tasks("test"),
+              "humaneval": registered_suite("agentgym/code-humaneval-v0").tasks()}
     t0 = time.perf_counter()
     await throughput(new_grader, suites["humaneval"])  # warm-up; makes the recordings (unless cached on disk)
     first_pass_s = time.perf_counter() - t0

@@ -34,7 +34,6 @@ from agentgym import processes  # noqa: E402
 from agentgym.envs.code.hostile import BURN_IN_GRADER, LEAVE_SPINNERS, fork_fill_spin  # noqa: E402
 from agentgym.envs.code.sandbox import SandboxLimits, cgroups, confinement  # noqa: E402
 from agentgym.envs.code.sandbox.process import uid_processes  # noqa: E402
-from agentgym.envs.code.suite import load_code_suite  # noqa: E402
 from agentgym.policy import PolicyObservation  # noqa: E402
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
 
@@ -135,7 +134,7 @@ async def leftovers(uids: set[int], grace_s: float = 2.0) -> list[dict[str, Any]
 async def pair_rounds(rounds: int, watch: Watch, hostile: bool = True) -> dict[str, Any]:
     """One hostile episode and one oracle episode at a time, side by side: rewards and the host's memory drop
     (``hostile=False``: two oracle episodes, the control that shows how much the host moves without an attack)."""
-    tasks = [t.id for t in load_code_suite().tasks("test")]
+    tasks = [t.id for t in agentgym.suite("agentgym/code-v0").tasks("test")]
     hostile_seed = 10_000
     policy = MixedPolicy({hostile_seed} if hostile else set())
     engine = RolloutEngine(lambda: agentgym.make("agentgym/code-v0", split="test", sandbox="bwrap"), policy,
@@ -169,7 +168,7 @@ async def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", confinement.SandboxIsolationWarning)
         kind = confinement.isolation().kind
-    tasks = [t.id for t in load_code_suite().tasks("test")]
+    tasks = [t.id for t in agentgym.suite("agentgym/code-v0").tasks("test")]
     jobs = make_jobs(tasks, samples_per_task=-(-args.episodes // len(tasks)))[: args.episodes]
     hostile = {job.seed for i, job in enumerate(jobs) if i % HOSTILE_EVERY == HOSTILE_EVERY - 1}
     watch = Watch()

@@ -31,7 +31,8 @@ from agentgym.envs.code.sandbox import confinement  # noqa: E402
 from agentgym.envs.code.sandbox.base import SandboxLimits  # noqa: E402
 from agentgym.envs.code.sandbox.local import LocalSandbox  # noqa: E402
 from agentgym.envs.code.sandbox.process import PYTHON, ProcessSandbox  # noqa: E402
-from agentgym.envs.code.suite import grading_spec, load_code_suite, task_tests  # noqa: E402
+from agentgym.envs.code.suite import grading_spec, task_tests  # noqa: E402
+from agentgym.registry import suite  # noqa: E402
 from agentgym.stats import percentile  # noqa: E402
 
 CALLS = 500
@@ -96,7 +97,7 @@ async def starts(cls: type[ProcessSandbox]) -> list[float]:
 
 
 async def grading_throughput() -> dict[str, float]:
-    tasks = load_code_suite().tasks("test")
+    tasks = suite("agentgym/code-v0").tasks("test")
     gate = asyncio.Semaphore(2)
 
     async def one(task):

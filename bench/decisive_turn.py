@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, write_results  # noqa: E402
 
 from agentgym.envs.corridor.env import DIRECTIONS, CorridorEnv, move_call  # noqa: E402
+from agentgym.registry import suite  # noqa: E402
 from agentgym.trainers.credit import CreditBatch, CreditConfig, anchor_key, estimate  # noqa: E402
 from agentgym.trainers.losses import agg_loss, ppo_clip_loss  # noqa: E402
 
@@ -102,7 +103,7 @@ async def run_arm(arm: str, horizon: int, seed: int, max_episodes: int, lr: floa
                   optimizer: str = "sgd", shared: bool = False) -> dict:
     env = CorridorEnv(horizon=horizon)
     rng = np.random.default_rng([seed, 7])
-    pool = env.suite.tasks("train")
+    pool = suite(CorridorEnv.env_id, horizon=horizon).tasks("train")
     tasks = [pool[int(i)] for i in rng.choice(len(pool), size=TASKS, replace=False)]  # same tasks for every arm
     act_rng = np.random.default_rng([seed, horizon, ARMS.index(arm)])
     torch.manual_seed(seed)

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results  # noqa: E402
 
 from agentgym.envs.gui.env import PhoneEnv  # noqa: E402
+from agentgym.registry import asuite  # noqa: E402
 from agentgym.stats import percentile  # noqa: E402
 
 ANDROIDWORLD_STEP_WAIT_S = 1.0 + 2.0   # get_state(wait_to_stabilize) >= 1.0 s + M3A wait_after_action_seconds 2.0
@@ -26,7 +27,7 @@ ANDROIDWORLD_STEP_WAIT_S = 1.0 + 2.0   # get_state(wait_to_stabilize) >= 1.0 s +
 
 async def main() -> None:
     env = PhoneEnv(split="test")
-    suite = await env.aload_suite()
+    suite = await asuite(PhoneEnv.env_id, split="test")
     steps: list[float] = []
     by_type: dict[str, list[float]] = defaultdict(list)
     resets: list[float] = []

@@ -27,7 +27,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from agentgym.policies.tiny_model import cached_tiny_model  # noqa: E402
 from agentgym.policies.token_policy import TokenPolicy  # noqa: E402
 from agentgym.policies.vllm_server import VLLMServer, default_vllm_python  # noqa: E402
-from agentgym.registry import make  # noqa: E402
+from agentgym.registry import asuite, make  # noqa: E402
 from agentgym.rollout import RolloutConfig, RolloutEngine, make_jobs  # noqa: E402
 
 MODEL = {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2, "intermediate_size": 256,
@@ -35,11 +35,7 @@ MODEL = {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2,
 
 
 async def train_task_ids(n: int) -> list[str]:
-    env = make("agentgym/sql-v0", split="train")
-    try:
-        return list((await env.aload_suite()).manifest("train").task_ids)[:n]
-    finally:
-        await env.aclose()
+    return list((await asuite("agentgym/sql-v0", split="train")).manifest("train").task_ids)[:n]
 
 
 async def measure(server: VLLMServer, model_dir: Path, task_ids: list[str], concurrency: int, max_tokens: int,

@@ -44,8 +44,7 @@ def main() -> None:
     from agentgym.trainers.metrics import read_metrics
     from agentgym.trainers.sft import train_sft
 
-    env = agentgym.make("agentgym/sql-v0")
-    tasks = [t.id for t in asyncio.run(env.aload_suite()).tasks("train")][:args.episodes]
+    tasks = [t.id for t in agentgym.suite("agentgym/sql-v0").tasks("train")][:args.episodes]
 
     async def rollouts():
         engine = RolloutEngine(lambda: agentgym.make("agentgym/sql-v0"), make_policy("oracle"), RolloutConfig())

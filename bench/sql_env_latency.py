@@ -55,7 +55,7 @@ def generator_timings() -> dict[str, object]:
 async def main() -> None:
     env = agentgym.make("agentgym/sql-v0", split="test")
     t0 = time.perf_counter()
-    suite = await env.aload_suite()
+    suite = await agentgym.asuite("agentgym/sql-v0", split="test")
     first_build_s = time.perf_counter() - t0
     tasks = suite.tasks("test")[:EPISODES]
     await env.areset(seed=0, options={"task_id": tasks[0].id})

@@ -19,7 +19,7 @@ from _common import write_results  # noqa: E402
 
 import agentgym  # noqa: E402
 from agentgym.benchmark import BenchConfig, run_benchmark  # noqa: E402
-from agentgym.envs.web.browser import BrowserConfig, BrowserHost  # noqa: E402
+from agentgym.envs.browser.host import BrowserConfig, BrowserHost  # noqa: E402
 from agentgym.envs.web.miniwob import SOLVERS, html_root  # noqa: E402
 from agentgym.policies.oracle import OraclePolicy  # noqa: E402
 from agentgym.stats import percentile  # noqa: E402
@@ -35,7 +35,7 @@ def summary(values: list[float]) -> dict[str, float]:
 async def steps_and_resets(env_id: str, episodes: int, **kwargs) -> tuple[list[float], list[float], list[float]]:
     """Oracle episodes on one env: per-step and per-reset wall times, and same-task (reused page) resets."""
     env = agentgym.make(env_id, split="test", **kwargs)
-    suite = await env.aload_suite()
+    suite = await agentgym.asuite(env_id, split="test", **kwargs)
     tasks = suite.tasks("test")[:episodes]
     await env.areset(seed=0, options={"task_id": tasks[0].id})  # launch + first load, not measured
     step_ms, reset_ms, same_page_ms = [], [], []

@@ -15,15 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from agentgym.actions import random_tool_call
 from agentgym.env import EnvSnapshot
 from agentgym.envs.code.grading import GradeReport, grade
 from agentgym.envs.code.harness import HARNESS
 from agentgym.envs.code.prompting import SYSTEM_PROMPT, clean_code, format_execution, format_report, task_prompt
 from agentgym.envs.code.sandbox.backends import backend_class, resolve_backend
 from agentgym.envs.code.sandbox.base import Sandbox, SandboxLimits
-from agentgym.envs.code.suite import (graded_source, grading_spec, load_code_suite, load_dataset_suite,
-                                      load_humaneval_suite, task_tests)
-from agentgym.errors import DatasetError, SplitLeakError, ToolError
+from agentgym.envs.code.suite import (check_humaneval_options, check_source, graded_source, grading_spec,
+                                      humaneval_suite_for, refuse_training, suite_for, task_tests)
+from agentgym.errors import SplitLeakError, ToolError
 from agentgym.messages import Action, Message
 from agentgym.tasks import Task, TaskSuite
 from agentgym.tool_calls import TagToolCalls
@@ -60,8 +61,7 @@ class CodeEnv(ToolEnv):
     def __init__(self, *, dataset: str = "generated", path: str | None = None, split: str | None = None,
                  sandbox: str = "auto", cell_timeout_s: float = 10.0, output_chars: int = 4000,
                  limits: SandboxLimits | None = None, **kwargs: Any):
-        if dataset == "generated" and path is not None:
-            raise DatasetError("path= needs dataset=humaneval|mbpp|livecodebench (the generated tasks need no files)")
+        check_source(dataset, path)
         super().__init__(split=split or ("train" if dataset == "generated" else "test"), **kwargs)
         self.dataset = dataset
         self.path = path
@@ -76,20 +76,11 @@ class CodeEnv(ToolEnv):
     # --- suite and episode ------------------------------------------------------------------------
 
     def load_suite(self) -> TaskSuite:
-        if self.dataset == "generated":
-            return load_code_suite()
-        suite = load_dataset_suite(self.dataset, self.path)
-        self._refuse_training(suite, self.split)
-        return suite
-
-    def _refuse_training(self, suite: TaskSuite, split: str) -> None:
-        if split == "train" and not suite.tasks("train"):
-            raise SplitLeakError(f"the {self.dataset} dataset at {self.path} has no train split, so it is "
-                                 "evaluation-only and must never be trained on; give its files a train split")
+        return suite_for(dataset=self.dataset, path=self.path, split=self.split)
 
     def _choose_task(self, options: Any) -> Task:
         if self.dataset != "generated" and options and "split" in options:
-            self._refuse_training(self.suite, options["split"])
+            refuse_training(self.suite, self.dataset, self.path, options["split"])
         return super()._choose_task(options)
 
     async def begin_episode(self, task: Task) -> list[Message]:
@@ -201,15 +192,7 @@ class CodeEnv(ToolEnv):
         """A random snippet run or submitted, in a random tool-call format."""
         code = _RANDOM_SNIPPETS[int(rng.integers(len(_RANDOM_SNIPPETS)))]
         name = "submit_code" if rng.random() < 0.4 else "run_python"
-        style = int(rng.integers(3))
-        if style == 0:
-            return {"role": "assistant", "content": None, "tool_calls": [{
-                "id": f"call_{int(rng.integers(1 << 30)):x}", "type": "function",
-                "function": {"name": name, "arguments": json.dumps({"code": code})}}]}
-        if style == 1:
-            return "<tool_call>" + json.dumps({"name": name, "arguments": {"code": code}}) + "</tool_call>"
-        tag = "submit" if name == "submit_code" else "execute"
-        return f"<think>try</think><{tag}>{code}</{tag}>"
+        return random_tool_call(rng, name, {"code": code}, tag="submit" if name == "submit_code" else "execute")
 
 
 class HumanEvalEnv(CodeEnv):
@@ -221,16 +204,11 @@ class HumanEvalEnv(CodeEnv):
                     **{k: v for k, v in CodeEnv.options_help.items() if k not in ("dataset", "path", "split")}}
 
     def __init__(self, *, split: str = "test", **kwargs: Any):
-        if kwargs.get("dataset", "generated") != "generated" or kwargs.get("path") is not None:
-            raise DatasetError(f"{self.env_id} serves the installed HumanEval; for a dataset on disk use "
-                               "agentgym/code-v0 with dataset= and path=")
-        if split != "test":
-            raise SplitLeakError(f"{self.env_id} is evaluation-only: it has no {split!r} split and must never be "
-                                 "trained on; use agentgym/code-v0 for training")
+        check_humaneval_options(kwargs.get("dataset", "generated"), kwargs.get("path"), split)
         super().__init__(split=split, **kwargs)
 
     def load_suite(self) -> TaskSuite:
-        return load_humaneval_suite()
+        return humaneval_suite_for()
 
     def _choose_task(self, options: Any) -> Task:
         if options and options.get("split", "test") != "test":

@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from agentgym.actions import random_tool_call
 from agentgym.env import EnvSnapshot
 from agentgym.envs.search.datasets import DATASET_SYSTEM_PROMPT
 from agentgym.envs.search.datasets import oracle_action as dataset_oracle
@@ -29,8 +31,8 @@ from agentgym.envs.search.prompting import (INVALID_ACTION_HINT, SYSTEM_PROMPT, 
                                             question_prompt)
 from agentgym.envs.search.retrieval import MODES, Mode
 from agentgym.envs.search.rewards import score_answer
-from agentgym.envs.search.suite import SearchConfig, SearchData, SearchWorld, load_dataset_search, load_search
-from agentgym.errors import DatasetError, ToolError
+from agentgym.envs.search.suite import SearchConfig, SearchData, SearchWorld, check_source, search_data
+from agentgym.errors import ToolError
 from agentgym.messages import Action, Message
 from agentgym.tasks import Task, TaskSuite
 from agentgym.tool_calls import TagToolCalls
@@ -74,10 +76,7 @@ class SearchEnv(ToolEnv):
             raise ValueError(f"unknown retrieval mode {retrieval!r}; expected one of {MODES}")
         if not 1 <= topk <= MAX_K:
             raise ValueError(f"topk must be in 1..{MAX_K}")
-        if dataset == "generated" and path is not None:
-            raise DatasetError("path= needs dataset=searchr1 (the generated worlds need no files)")
-        if dataset != "generated" and config is not None:
-            raise DatasetError("config= sizes the generated worlds; a dataset's size is its files")
+        check_source(dataset, path, config)
         super().__init__(split=split or ("train" if dataset == "generated" else "test"), **kwargs)
         self.dataset = dataset
         self.path = path
@@ -90,24 +89,17 @@ class SearchEnv(ToolEnv):
         self.max_query_chars = max_query_chars
         self.max_answer_chars = max_answer_chars
         self.format_gating = format_gating
-        self._data: SearchData | None = None
         self.history: list[dict[str, Any]] = []
 
     # --- suite and episode ------------------------------------------------------------------------
 
     def load_suite(self) -> TaskSuite:
-        if self.dataset == "generated":
-            self._data = load_search(self.config)
-        else:
-            self._data = load_dataset_search(self.dataset, self.path)
-        return self._data.suite
+        return self.data.suite
 
-    @property
+    @cached_property
     def data(self) -> SearchData:
-        if self._data is None:
-            self.load_suite()
-        assert self._data is not None
-        return self._data
+        """The worlds (passages, indexes) and suite, built once per process by ``search_data``."""
+        return search_data(self.dataset, self.path, self.config)
 
     @property
     def world(self) -> SearchWorld:
@@ -230,11 +222,4 @@ class SearchEnv(ToolEnv):
         else:
             name, args = "answer", {"text": world.titles[i].split(" (")[0]}
         tag = {"search": "search", "open_page": "access", "answer": "answer"}[name]
-        style = int(rng.integers(3))
-        if style == 0:
-            return {"role": "assistant", "content": None, "tool_calls": [{
-                "id": f"call_{int(rng.integers(1 << 30)):x}", "type": "function",
-                "function": {"name": name, "arguments": json.dumps(args)}}]}
-        if style == 1:
-            return "<tool_call>" + json.dumps({"name": name, "arguments": args}) + "</tool_call>"
-        return f"<think>let me try</think><{tag}>{next(iter(args.values()))}</{tag}>"
+        return random_tool_call(rng, name, args, tag=tag, thought="let me try")
