@@ -147,7 +147,7 @@ def make(id: str, **kwargs: Any) -> AsyncEnv:
     options = {**s.kwargs, **kwargs}
     check_options(s, options)
     env = s.load()(**options)
-    if getattr(env, "spec", None) is None:
+    if env.spec is None:
         env.spec = gymnasium.spec(id) if id in gymnasium.registry else None
     return env
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -85,7 +85,6 @@ class ToolEnv(AsyncEnv):
     tool_timeout_s: float = 30.0  # per call; max_calls_per_turn * this stays under the rollout's step timeout
     loop_block_warn_s: float = 0.5  # an async handler holding the event loop longer than this is reported
     remind_turns: bool = True
-    env_id: ClassVar[str] = "agentgym/unnamed-v0"
 
     def __init__(self, *, split: str = "train", max_turns: int | None = None,
                  tool_parsers: Sequence[str | ToolCallParser] | None = None, tool_timeout_s: float | None = None,

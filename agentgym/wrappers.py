@@ -202,7 +202,9 @@ class _DuckTypedEnv(AsyncWrapper):
         return await loader() if loader is not None else await AsyncEnv.aload_suite(self)
 
     def task_axis(self, task_id: str) -> str | None:
-        return AsyncEnv.task_axis(self, task_id)
+        """The duck env's own axis lookup if it has one, else the suite's."""
+        own = getattr(self.env, "task_axis", None)
+        return own(task_id) if own is not None else AsyncEnv.task_axis(self, task_id)
 
     @property
     def options_help(self) -> Mapping[str, str]:  # type: ignore[override]

@@ -17,6 +17,8 @@ from agentgym.info import StepInfo
 from agentgym.policies.oracle import OraclePolicy
 from agentgym.rollout import RolloutEngine, make_jobs
 from agentgym.tool_calls import TagToolCalls, parse_action, resolve_parsers
+from agentgym.tool_env import ToolEnv
+from agentgym.tools import tool
 
 
 class Bare(AsyncEnv):
@@ -77,6 +79,17 @@ def test_env_id_comes_from_the_class_then_an_assignment_then_the_gymnasium_spec(
     assert env.env_id == "test/bare-v0"
     env.env_id = "test/renamed-v0"
     assert env.env_id == "test/renamed-v0"
+
+
+def test_a_tool_env_without_an_env_id_is_named_by_its_spec_or_class_not_a_placeholder():
+    class Unnamed(ToolEnv):
+        """A plug-in that forgot `env_id`: its records must still say which env they came from."""
+
+        @tool("Say you are done.")
+        async def done(self) -> str:
+            return "ok"
+
+    assert Unnamed().env_id == "Unnamed"
 
 
 async def test_task_axis_reads_the_suite_and_the_rollout_records_it():

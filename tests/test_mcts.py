@@ -11,7 +11,7 @@ from agentgym.env import AsyncEnv, EnvSnapshot
 from agentgym.policy import PolicyAction
 from agentgym.replay import ReplayEnvAdapter
 from agentgym.planning.mcts import MCTSConfig, puct_score, search, sequence_priors, uct_score, var_puct_score
-from agentgym.search_tree import Node, tree_from_json
+from agentgym.search_tree import tree_from_json
 
 # --- formulas -------------------------------------------------------------------------------------------
 

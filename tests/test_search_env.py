@@ -4,7 +4,6 @@ snapshot/restore and clean shutdown."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict
 import json
 import os

@@ -3,7 +3,6 @@ snapshot/restore, the three tool-call formats, and the held-out splits."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from pathlib import Path

@@ -129,39 +129,42 @@ async def setup(cfg: RLConfig, *, tasks: Sequence[TrainTask], collector: Collect
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir)
     deterministic_before = configure_determinism(cfg)  # seeds python/numpy/torch; deterministic kernels if asked
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=getattr(torch, cfg.dtype)).to(cfg.device)
-    if cfg.lora_rank > 0:  # frozen base + rank-r adapters (trainers/lora.py)
-        model = apply_lora(model, LoraSettings.from_config(cfg))
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    # LoRA: the reference is the base with adapters disabled (no copy); else a frozen deep copy
-    ref_model = reference_model(model) if cfg.kl_coef > 0 else None
-    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=cfg.lr)
-    curriculum = CurriculumSampler(sorted({t.family for t in tasks}), seed=cfg.seed) if cfg.curriculum else None
-    value_head, value_opt = _value_head(model, cfg)
-
-    checkpoints = CheckpointManager(run_dir, every=cfg.checkpoint_every, keep=cfg.keep_checkpoints)
-    step, episodes, version = 0, 0, 0
-    restored = checkpoints.restore(model, optimizer) if cfg.resume else None
-    if restored is not None:
-        step, extra = restored.step, restored.extra
-        episodes, version = int(extra.get("episodes", 0)), int(extra.get("model_version", 0))
-        if curriculum is not None and restored.sampler_state:
-            curriculum.load_state_dict(restored.sampler_state)
-        if value_head is not None and extra.get("value_head"):
-            value_head.load_state_dict(extra["value_head"])
-            value_opt.load_state_dict(extra["value_opt"])
-        version = await sync_weights(restored.path / "model")  # the server must sample from the restored policy
-    # a resumed (or fresh) run forgets whatever a killed run logged or rolled out after its checkpoint
-    for stale in (run_dir / "rollouts").glob("step-*.jsonl"):
-        if int(stale.stem.split("-")[1]) > step:
-            stale.unlink()
-    metrics = MetricsLogger(run_dir, resume_step=step, tensorboard=cfg.tensorboard)
-    return RLState(cfg=cfg, run_dir=run_dir, model=model, tokenizer=tokenizer, pad_id=pad_id, optimizer=optimizer,
-                   ref_model=ref_model, value_head=value_head, value_opt=value_opt, tasks=tasks,
-                   curriculum=curriculum, collector=collector, sync_weights=sync_weights, evaluate=evaluate,
-                   checkpoints=checkpoints, metrics=metrics, shaping=parse_shaping(cfg.reward_shaping), step=step,
-                   episodes=episodes, version=version, deterministic_before=deterministic_before)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=getattr(torch, cfg.dtype)).to(cfg.device)
+        if cfg.lora_rank > 0:  # frozen base + rank-r adapters (trainers/lora.py)
+            model = apply_lora(model, LoraSettings.from_config(cfg))
+        tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        # LoRA: the reference is the base with adapters disabled (no copy); else a frozen deep copy
+        ref_model = reference_model(model) if cfg.kl_coef > 0 else None
+        optimizer = torch.optim.AdamW(trainable_parameters(model), lr=cfg.lr)
+        curriculum = CurriculumSampler(sorted({t.family for t in tasks}), seed=cfg.seed) if cfg.curriculum else None
+        value_head, value_opt = _value_head(model, cfg)
+        checkpoints = CheckpointManager(run_dir, every=cfg.checkpoint_every, keep=cfg.keep_checkpoints)
+        step, episodes, version = 0, 0, 0
+        restored = checkpoints.restore(model, optimizer) if cfg.resume else None
+        if restored is not None:
+            step, extra = restored.step, restored.extra
+            episodes, version = int(extra.get("episodes", 0)), int(extra.get("model_version", 0))
+            if curriculum is not None and restored.sampler_state:
+                curriculum.load_state_dict(restored.sampler_state)
+            if value_head is not None and extra.get("value_head"):
+                value_head.load_state_dict(extra["value_head"])
+                value_opt.load_state_dict(extra["value_opt"])
+            version = await sync_weights(restored.path / "model")  # the server must sample from the restored policy
+        # a resumed (or fresh) run forgets whatever a killed run logged or rolled out after its checkpoint
+        for stale in (run_dir / "rollouts").glob("step-*.jsonl"):
+            if int(stale.stem.split("-")[1]) > step:
+                stale.unlink()
+        metrics = MetricsLogger(run_dir, resume_step=step, tensorboard=cfg.tensorboard)
+        return RLState(cfg=cfg, run_dir=run_dir, model=model, tokenizer=tokenizer, pad_id=pad_id, optimizer=optimizer,
+                       ref_model=ref_model, value_head=value_head, value_opt=value_opt, tasks=tasks,
+                       curriculum=curriculum, collector=collector, sync_weights=sync_weights, evaluate=evaluate,
+                       checkpoints=checkpoints, metrics=metrics, shaping=parse_shaping(cfg.reward_shaping), step=step,
+                       episodes=episodes, version=version, deterministic_before=deterministic_before)
+    except BaseException:  # a failed setup must not leave torch's deterministic mode switched on
+        torch.use_deterministic_algorithms(deterministic_before)
+        raise
 
 
 # --- one step ---------------------------------------------------------------------------------------

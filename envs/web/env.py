@@ -43,7 +43,6 @@ You have {max_turns} turns."""
 class BrowserEnv(BrowserSessionMixin, ToolEnv):
     """Base class of browser envs; see the module docstring for what subclasses provide."""
 
-    env_id: ClassVar[str] = "agentgym/web-unnamed-v0"
     max_turns = 10
     max_calls_per_turn = 1       # BrowserGym's default: one action per step
     tool_timeout_s = 30.0
