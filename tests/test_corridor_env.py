@@ -83,7 +83,6 @@ def test_splits_by_seed_and_deterministic_generator():
 
 
 async def test_anchor_states_recur_across_a_group_through_the_engine():
-    agentgym.register("agentgym/corridor-v0", "agentgym.envs.corridor.env:CorridorEnv")
     env = agentgym.make("agentgym/corridor-v0", horizon=4)
     task_ids = [t.id for t in env.suite.tasks("test")[:3]]
     engine = RolloutEngine(lambda: CorridorEnv(horizon=4), OraclePolicy(), RolloutConfig(concurrency=2))
